@@ -1,0 +1,27 @@
+//! Jicha's domain rules as Arroyo UDFs (`arroyo-udf-plugin` 0.2).
+//!
+//! Why: when one machine is not enough, the themes run on an Arroyo
+//! cluster, and they must give the same answers there as in the in-process
+//! pipeline. So the UDFs are thin adapters ([`glue`]) over `jicha-domain`,
+//! and the single-file sources submitted to Arroyo ([`single_file`],
+//! `udfs/*.rs`) embed that very source.
+//!
+//! The crate is outside the main workspace: arroyo-udf-plugin 0.2 needs
+//! arrow 51 and chrono < 0.4.40, which cannot share a lockfile with the
+//! workspace's DataFusion 55. See README.md.
+//!
+//! The plain functions exported here are what the `#[udf]` items call; the
+//! `#[udf]` items themselves live only in `udfs/*.rs`, one per file, because
+//! the macro exports a fixed `__run` symbol per UDF and Arroyo loads one UDF
+//! per library.
+
+/// The domain rules, under the path `glue.rs` expects (`crate::domain`); in
+/// the single-file sources the same path is an inline module.
+use jicha_domain as domain;
+
+pub mod glue;
+pub mod single_file;
+
+pub use glue::{
+    days_in_month, overlap_days, parse_day, round_yuan, suspended_days_in_year, valley_limit_kwh,
+};

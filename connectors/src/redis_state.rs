@@ -1,0 +1,177 @@
+//! Redis as the state backend. One commit is one MULTI/EXEC transaction, so
+//! a crash leaves either the whole micro-batch or none of it. The layout is
+//! documented in `docs/state.md`.
+
+use anyhow::{Context, Result};
+use futures::future::BoxFuture;
+use jicha_pipeline::archive::Customer;
+use jicha_pipeline::billing::BillingPeriod;
+use jicha_pipeline::records::{Record, Stream};
+use jicha_pipeline::state::{Commit, DeadLetter, Snapshot, StateBackend, StateError, StoredTheme, KEEP_DEAD_LETTERS, KEEP_SUPPRESSED};
+use jicha_pipeline::store::StoreChange;
+use jicha_pipeline::whitelist::WhitelistEntry;
+use jicha_pipeline::workorder::{SuppressedAlert, WorkOrder};
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+pub struct RedisBackend {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+fn err(what: &str) -> impl Fn(redis::RedisError) -> StateError + '_ {
+    move |e| StateError(format!("redis {what}: {e}"))
+}
+
+impl RedisBackend {
+    /// Connects and checks the server answers; fails with one clear error.
+    pub async fn connect(url: &str, prefix: &str) -> Result<RedisBackend> {
+        let client = redis::Client::open(url).with_context(|| format!("invalid Redis URL {url:?}; use redis://host:port/db"))?;
+        let cfg = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(5))
+            .set_response_timeout(Duration::from_secs(30))
+            .set_number_of_retries(2);
+        let mut conn = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new_with_config(client, cfg))
+            .await
+            .map_err(|_| anyhow::anyhow!("Redis at {url} did not answer within 10 s; check --redis"))?
+            .with_context(|| format!("cannot connect to Redis at {url}; check --redis and that redis-server runs"))?;
+        let _: String = redis::cmd("PING").query_async(&mut conn).await.with_context(|| format!("Redis at {url} does not answer PING"))?;
+        Ok(RedisBackend { conn, prefix: prefix.to_string() })
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn rec_key(&self, stream: Stream, meter: &str) -> String {
+        format!("{}rec:{}:{meter}", self.prefix, stream.name())
+    }
+
+    async fn hvals<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, StateError> {
+        let mut c = self.conn.clone();
+        let vals: Vec<String> = c.hvals(self.key(name)).await.map_err(err(name))?;
+        vals.iter().map(|v| serde_json::from_str(v).map_err(|e| StateError(format!("{name}: stored value unreadable: {e}")))).collect()
+    }
+
+    async fn list<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, StateError> {
+        let mut c = self.conn.clone();
+        let vals: Vec<String> = c.lrange(self.key(name), 0, -1).await.map_err(err(name))?;
+        Ok(vals.iter().filter_map(|v| serde_json::from_str(v).ok()).collect())
+    }
+
+    async fn load_records(&self) -> Result<Vec<Record>, StateError> {
+        let mut c = self.conn.clone();
+        let pattern = format!("{}rec:*", self.prefix);
+        let mut keys: Vec<String> = Vec::new();
+        {
+            let mut iter: redis::AsyncIter<String> = c.scan_match(&pattern).await.map_err(err("scan"))?;
+            while let Some(k) = futures::StreamExt::next(&mut iter).await {
+                keys.push(k.map_err(err("scan"))?);
+            }
+        }
+        let mut out = Vec::new();
+        let mut c = self.conn.clone();
+        for chunk in keys.chunks(500) {
+            let mut p = redis::pipe();
+            for k in chunk {
+                p.hvals(k);
+            }
+            let vals: Vec<Vec<String>> = p.query_async(&mut c).await.map_err(err("hvals"))?;
+            for v in vals.iter().flatten() {
+                match serde_json::from_str::<Record>(v) {
+                    Ok(r) => out.push(r),
+                    Err(e) => tracing::warn!(error = %e, "unreadable stored record skipped"),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StateError> {
+    serde_json::to_string(v).map_err(|e| StateError(format!("serialise: {e}")))
+}
+
+impl StateBackend for RedisBackend {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn load(&self) -> BoxFuture<'_, Result<Snapshot, StateError>> {
+        Box::pin(async move {
+            let mut c = self.conn.clone();
+            let wm: Vec<(String, i64)> = c.hgetall(self.key("wm")).await.map_err(err("wm"))?;
+            let progress: Vec<(String, i64)> = c.hgetall(self.key("progress")).await.map_err(err("progress"))?;
+            Ok(Snapshot {
+                records: self.load_records().await?,
+                watermarks: wm.into_iter().filter_map(|(s, t)| Stream::parse(&s).map(|s| (s, t))).collect(),
+                progress: progress.into_iter().collect(),
+                workorders: self.hvals::<WorkOrder>("wo").await?,
+                suppressed: self.list::<SuppressedAlert>("suppressed").await?,
+                dead_letters: self.list::<DeadLetter>("deadletters").await?,
+                whitelist: self.hvals::<WhitelistEntry>("whitelist").await?,
+                customers: self.hvals::<Customer>("customers").await?,
+                billing: self.hvals::<BillingPeriod>("billing").await?,
+                themes: self.hvals::<StoredTheme>("themes").await?,
+            })
+        })
+    }
+
+    fn commit<'a>(&'a self, c: &'a Commit) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(async move {
+            let mut p = redis::pipe();
+            p.atomic();
+            for ch in &c.records {
+                match ch {
+                    StoreChange::Put(r) => {
+                        p.hset(self.rec_key(r.stream(), r.meter_id().as_str()), r.key().field(), json(r)?).ignore();
+                    }
+                    StoreChange::Delete(s, m, k) => {
+                        p.hdel(self.rec_key(*s, m.as_str()), k.field()).ignore();
+                    }
+                }
+            }
+            for (s, t) in &c.watermarks {
+                p.hset(self.key("wm"), s.name(), *t).ignore();
+            }
+            for (theme, t) in &c.progress {
+                p.hset(self.key("progress"), theme, *t).ignore();
+            }
+            for (id, w) in &c.workorders {
+                p.hset(self.key("wo"), id, json(w)?).ignore();
+            }
+            if !c.suppressed.is_empty() {
+                let vals: Vec<String> = c.suppressed.iter().map(json).collect::<Result<_, _>>()?;
+                p.rpush(self.key("suppressed"), vals).ignore();
+                p.ltrim(self.key("suppressed"), -(KEEP_SUPPRESSED as isize), -1).ignore();
+            }
+            if !c.dead_letters.is_empty() {
+                let vals: Vec<String> = c.dead_letters.iter().map(json).collect::<Result<_, _>>()?;
+                p.rpush(self.key("deadletters"), vals).ignore();
+                p.ltrim(self.key("deadletters"), -(KEEP_DEAD_LETTERS as isize), -1).ignore();
+            }
+            for (id, e) in &c.whitelist {
+                match e {
+                    Some(e) => p.hset(self.key("whitelist"), id, json(e)?).ignore(),
+                    None => p.hdel(self.key("whitelist"), id).ignore(),
+                };
+            }
+            for (id, cust) in &c.customers {
+                p.hset(self.key("customers"), id, json(cust)?).ignore();
+            }
+            for (period, b) in &c.billing {
+                p.hset(self.key("billing"), period, json(b)?).ignore();
+            }
+            for (id, t) in &c.themes {
+                match t {
+                    Some(t) => p.hset(self.key("themes"), id, json(t)?).ignore(),
+                    None => p.hdel(self.key("themes"), id).ignore(),
+                };
+            }
+            let mut conn = self.conn.clone();
+            p.query_async::<()>(&mut conn).await.map_err(err("commit"))
+        })
+    }
+}

@@ -1,0 +1,277 @@
+//! Runs theme SQL on DataFusion. Each evaluation gets a fresh, read-only
+//! session holding the reference tables (shared, rebuilt when the archive
+//! changes), the domain UDFs and one source batch already placed in windows.
+//! Output rows become [`Hit`]s.
+
+use crate::archive::Archive;
+use crate::ids::CustomerId;
+use crate::tables;
+use crate::theme::{SourceTable, ThemeDef};
+use crate::time::{BusinessClock, EpochMs};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// One theme finding for one customer and window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    pub theme: String,
+    pub customer_id: CustomerId,
+    pub window_start: EpochMs,
+    pub window_end: EpochMs,
+    pub severity: Option<String>,
+    pub estimated_loss_yuan: Option<Decimal>,
+    pub evidence: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("theme {theme}: {message}")]
+    Plan { theme: String, message: String },
+    #[error("theme {theme}: evaluation exceeded {secs} s; simplify the query or raise engine.eval_timeout")]
+    Timeout { theme: String, secs: u64 },
+    #[error("building the {table} table failed: {message}")]
+    Table { table: &'static str, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineLimits {
+    pub eval_timeout: Duration,
+    pub memory_bytes: usize,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        Self { eval_timeout: Duration::from_secs(30), memory_bytes: 2 << 30 }
+    }
+}
+
+struct RefTables {
+    customers: RecordBatch,
+    capacity_changes: RecordBatch,
+}
+
+pub struct Engine {
+    clock: BusinessClock,
+    limits: EngineLimits,
+    refs: RwLock<Arc<RefTables>>,
+}
+
+fn table_err(table: &'static str) -> impl Fn(datafusion::arrow::error::ArrowError) -> EngineError {
+    move |e| EngineError::Table { table, message: e.to_string() }
+}
+
+impl Engine {
+    pub fn new(clock: BusinessClock, limits: EngineLimits, archive: &Archive) -> Result<Self, EngineError> {
+        let refs = Self::build_refs(archive)?;
+        Ok(Self { clock, limits, refs: RwLock::new(Arc::new(refs)) })
+    }
+
+    fn build_refs(a: &Archive) -> Result<RefTables, EngineError> {
+        Ok(RefTables {
+            customers: tables::customers(a).map_err(table_err("customers"))?,
+            capacity_changes: tables::capacity_changes(a).map_err(table_err("capacity_changes"))?,
+        })
+    }
+
+    /// Rebuilds the reference tables after an archive change.
+    pub fn set_archive(&self, a: &Archive) -> Result<(), EngineError> {
+        let refs = Arc::new(Self::build_refs(a)?);
+        if let Ok(mut slot) = self.refs.write() {
+            *slot = refs;
+        }
+        Ok(())
+    }
+
+    pub fn clock(&self) -> &BusinessClock {
+        &self.clock
+    }
+
+    fn session(&self, theme: &ThemeDef, source: RecordBatch) -> Result<SessionContext, EngineError> {
+        let plan_err = |e: datafusion::error::DataFusionError| EngineError::Plan { theme: theme.id.clone(), message: e.to_string() };
+        let mut config = SessionConfig::new().with_target_partitions(1).with_information_schema(false);
+        // `1.2` in a theme is the decimal 1.2, not a binary float.
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .build_arc()
+            .map_err(plan_err)?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        for f in crate::udf::all() {
+            ctx.register_udf(f);
+        }
+        let refs = self.refs.read().map(|r| Arc::clone(&r)).map_err(|_| EngineError::Plan {
+            theme: theme.id.clone(),
+            message: "reference tables are unavailable (a writer panicked); restart jicha".into(),
+        })?;
+        ctx.register_batch("customers", refs.customers.clone()).map_err(plan_err)?;
+        ctx.register_batch("capacity_changes", refs.capacity_changes.clone()).map_err(plan_err)?;
+        ctx.register_batch(theme.table.name(), source).map_err(plan_err)?;
+        Ok(ctx)
+    }
+
+    /// Plans the theme against empty tables: the check a new theme must pass.
+    pub async fn validate(&self, theme: &ThemeDef) -> Result<(), EngineError> {
+        let hits = self.run(theme, empty_source(theme.table)?).await?;
+        debug_assert!(hits.is_empty());
+        Ok(())
+    }
+
+    pub async fn run(&self, theme: &ThemeDef, source: RecordBatch) -> Result<Vec<Hit>, EngineError> {
+        let plan_err = |e: datafusion::error::DataFusionError| EngineError::Plan { theme: theme.id.clone(), message: e.to_string() };
+        let ctx = self.session(theme, source)?;
+        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        let work = async {
+            let df = ctx.sql_with_options(&theme.sql, options).await.map_err(plan_err)?;
+            check_output(theme, df.schema().as_arrow())?;
+            df.collect().await.map_err(plan_err)
+        };
+        let batches = tokio::time::timeout(self.limits.eval_timeout, work)
+            .await
+            .map_err(|_| EngineError::Timeout { theme: theme.id.clone(), secs: self.limits.eval_timeout.as_secs() })??;
+        let mut hits = Vec::new();
+        for b in &batches {
+            self.hits_of(theme, b, &mut hits)
+                .map_err(|message| EngineError::Plan { theme: theme.id.clone(), message })?;
+        }
+        Ok(hits)
+    }
+
+    fn hits_of(&self, theme: &ThemeDef, b: &RecordBatch, out: &mut Vec<Hit>) -> Result<(), String> {
+        let schema = b.schema();
+        let col = |name: &str| schema.index_of(name).ok().map(|i| b.column(i).clone());
+        let as_str = |a: ArrayRef| cast(&a, &DataType::Utf8).map_err(|e| e.to_string());
+        let as_ts = |a: ArrayRef| cast(&a, &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(|e| e.to_string());
+        let cust = as_str(col("customer_id").ok_or("no customer_id column")?)?;
+        let ws = as_ts(col("window_start").ok_or("no window_start column")?)?;
+        let we = as_ts(col("window_end").ok_or("no window_end column")?)?;
+        let sev = col("severity").map(as_str).transpose()?;
+        let loss = col("estimated_loss_yuan").map(as_str).transpose()?;
+        let (cust, ws, we) = (cust.as_string::<i32>(), ws.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>(), we.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>());
+        let reserved = ["customer_id", "window_start", "window_end", "severity", "estimated_loss_yuan"];
+        for row in 0..b.num_rows() {
+            if cust.is_null(row) || ws.is_null(row) || we.is_null(row) {
+                return Err("customer_id, window_start and window_end must not be NULL".into());
+            }
+            let mut evidence = serde_json::Map::new();
+            for (i, f) in schema.fields().iter().enumerate() {
+                if !reserved.contains(&f.name().as_str()) {
+                    evidence.insert(f.name().clone(), json_value(&self.clock, b.column(i), row));
+                }
+            }
+            let text = |a: &Option<ArrayRef>| {
+                a.as_ref().and_then(|a| {
+                    let s = a.as_string::<i32>();
+                    (!s.is_null(row)).then(|| s.value(row).to_string())
+                })
+            };
+            let loss = match text(&loss) {
+                Some(t) => Some(jicha_domain::money::round_yuan(
+                    jicha_domain::money::parse_decimal(&t).map_err(|e| format!("estimated_loss_yuan: {e}"))?,
+                )),
+                None => None,
+            };
+            out.push(Hit {
+                theme: theme.id.clone(),
+                customer_id: CustomerId::new(cust.value(row)),
+                window_start: self.clock.to_utc(ws.value(row)),
+                window_end: self.clock.to_utc(we.value(row)),
+                severity: text(&sev),
+                estimated_loss_yuan: loss,
+                evidence,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn check_output(theme: &ThemeDef, schema: &datafusion::arrow::datatypes::Schema) -> Result<(), EngineError> {
+    for needed in ["customer_id", "window_start", "window_end"] {
+        if schema.index_of(needed).is_err() {
+            return Err(EngineError::Plan {
+                theme: theme.id.clone(),
+                message: format!(
+                    "the query must output a `{needed}` column (every theme outputs customer_id, window_start, window_end; other columns become evidence)"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn empty_source(table: SourceTable) -> Result<RecordBatch, EngineError> {
+    let id = |t: i64| t;
+    let r = match table {
+        SourceTable::LoadPoint => tables::load_point(&[], id),
+        SourceTable::MeterDay => tables::meter_day(&[]),
+        SourceTable::MeterEvent => tables::meter_event(&[], id),
+        SourceTable::Bill => tables::bill(&crate::billing::BillingPeriod {
+            period: String::new(),
+            first_day: chrono::NaiveDate::MIN,
+            next_first_day: chrono::NaiveDate::MIN,
+            bills: Vec::new(),
+        }),
+    };
+    r.map_err(table_err(table.name()))
+}
+
+/// One cell as evidence JSON. Decimals become numbers (evidence is for
+/// reading; money that counts travels as `estimated_loss_yuan`).
+fn json_value(clock: &BusinessClock, a: &ArrayRef, row: usize) -> serde_json::Value {
+    use serde_json::Value;
+    if a.is_null(row) {
+        return Value::Null;
+    }
+    match a.data_type() {
+        DataType::Boolean => Value::Bool(a.as_boolean().value(row)),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            match cast(&a.slice(row, 1), &DataType::Int64) {
+                Ok(v) => Value::from(v.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0)),
+                Err(_) => Value::Null,
+            }
+        }
+        DataType::Decimal128(_, scale) => {
+            let v = a.as_primitive::<datafusion::arrow::datatypes::Decimal128Type>().value(row);
+            match Decimal::try_from_i128_with_scale(v, *scale as u32) {
+                Ok(d) => d.normalize().to_string().parse::<serde_json::Number>().map(Value::Number).unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            }
+        }
+        DataType::Timestamp(_, _) => match cast(&a.slice(row, 1), &DataType::Timestamp(TimeUnit::Millisecond, None)) {
+            Ok(v) => Value::String(clock.format(clock.to_utc(v.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>().value(0)))),
+            Err(_) => Value::Null,
+        },
+        DataType::List(_) | DataType::LargeList(_) => {
+            let list = match cast(&a.slice(row, 1), &DataType::new_list(list_inner(a.data_type()), true)) {
+                Ok(l) => l,
+                Err(_) => return Value::Null,
+            };
+            let inner = list.as_list::<i32>().value(0);
+            Value::Array((0..inner.len()).map(|i| json_value(clock, &inner, i)).collect())
+        }
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => match cast(&a.slice(row, 1), &DataType::Float64) {
+            Ok(v) => serde_json::Number::from_f64(v.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(0))
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        },
+        _ => match cast(&a.slice(row, 1), &DataType::Utf8) {
+            Ok(v) => Value::String(v.as_string::<i32>().value(0).to_string()),
+            Err(_) => Value::Null,
+        },
+    }
+}
+
+fn list_inner(t: &DataType) -> DataType {
+    match t {
+        DataType::List(f) | DataType::LargeList(f) => f.data_type().clone(),
+        _ => DataType::Null,
+    }
+}

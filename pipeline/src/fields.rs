@@ -1,0 +1,178 @@
+//! Typed fields out of JSON text. Quantities are exact decimals parsed from
+//! the literal text, never through `f64`, so `0.1` stays `0.1`; every failure
+//! names the field and says what was expected.
+
+use crate::decode::Reason;
+use crate::ids::MeterId;
+use crate::time::{parse_timestamp, EpochMs};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+/// What a JSON value holding a quantity turned out to be.
+pub enum NumText<'a> {
+    Number(&'a str),
+    String(String),
+    Null,
+    Other,
+}
+
+pub fn classify(raw: &RawValue) -> NumText<'_> {
+    let t = raw.get().trim();
+    match t.as_bytes().first() {
+        Some(b'-' | b'0'..=b'9') => NumText::Number(t),
+        Some(b'"') => match serde_json::from_str::<String>(t) {
+            Ok(s) => NumText::String(s),
+            Err(_) => NumText::Other,
+        },
+        Some(b'n') if t == "null" => NumText::Null,
+        _ => NumText::Other,
+    }
+}
+
+/// A decimal that accepts both `"12.30"` and `12.30` (billing and archive
+/// files carry money as strings, numbers are accepted too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Dec(pub Decimal);
+
+impl<'de> Deserialize<'de> for Dec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: Box<RawValue> = Deserialize::deserialize(d)?;
+        let text = match classify(&raw) {
+            NumText::Number(n) => n.to_string(),
+            NumText::String(s) => s,
+            NumText::Null | NumText::Other => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected a decimal number or decimal string, found {}",
+                    short(raw.get())
+                )))
+            }
+        };
+        jicha_domain::money::parse_decimal(&text)
+            .map(Dec)
+            .map_err(|e| serde::de::Error::custom(e.to_string()))
+    }
+}
+
+pub fn short(s: &str) -> String {
+    let mut out: String = s.chars().take(40).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+pub type FieldResult<T> = Result<T, (Reason, String)>;
+
+pub fn missing(field: &str) -> (Reason, String) {
+    (Reason::MissingField, format!("required field `{field}` is missing or null"))
+}
+
+pub fn req_str(raw: Option<&RawValue>, field: &str) -> FieldResult<String> {
+    opt_str(raw, field)?.ok_or_else(|| missing(field))
+}
+
+pub fn opt_str(raw: Option<&RawValue>, field: &str) -> FieldResult<Option<String>> {
+    let Some(raw) = raw else { return Ok(None) };
+    match classify(raw) {
+        NumText::String(s) if s.len() <= 128 => Ok(Some(s)),
+        NumText::String(_) => Err((Reason::BadValue, format!("`{field}` is longer than 128 characters"))),
+        NumText::Null => Ok(None),
+        _ => Err((Reason::WrongType, format!("`{field}` must be a string, found {}", short(raw.get())))),
+    }
+}
+
+pub fn req_meter(raw: Option<&RawValue>) -> FieldResult<MeterId> {
+    let s = req_str(raw, "meter_id")?;
+    if s.trim().is_empty() {
+        return Err((Reason::BadValue, "`meter_id` is empty".into()));
+    }
+    Ok(MeterId::new(&s))
+}
+
+pub fn opt_num(raw: Option<&RawValue>, field: &str) -> FieldResult<Option<Decimal>> {
+    let Some(raw) = raw else { return Ok(None) };
+    match classify(raw) {
+        NumText::Number(n) => jicha_domain::money::parse_decimal(n)
+            .map(Some)
+            .map_err(|e| (Reason::BadValue, format!("`{field}`: {e}"))),
+        NumText::Null => Ok(None),
+        _ => Err((Reason::WrongType, format!("`{field}` must be a JSON number, found {}", short(raw.get())))),
+    }
+}
+
+pub fn req_num(raw: Option<&RawValue>, field: &str) -> FieldResult<Decimal> {
+    opt_num(raw, field)?.ok_or_else(|| missing(field))
+}
+
+pub fn req_ts(raw: Option<&RawValue>, field: &str) -> FieldResult<EpochMs> {
+    let Some(raw) = raw else { return Err(missing(field)) };
+    let text = match classify(raw) {
+        NumText::Number(n) => n.to_string(),
+        NumText::String(s) => s,
+        NumText::Null => return Err(missing(field)),
+        NumText::Other => {
+            return Err((Reason::WrongType, format!("`{field}` must be an RFC 3339 string or epoch ms, found {}", short(raw.get()))))
+        }
+    };
+    parse_timestamp(&text).map_err(|e| (Reason::BadTimestamp, format!("`{field}`: {e}")))
+}
+
+
+/// A decimal given as a number or a decimal string (archive and billing
+/// files carry money as strings; numbers are accepted too).
+pub fn opt_dec(raw: Option<&RawValue>, field: &str) -> FieldResult<Option<Decimal>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let text = match classify(raw) {
+        NumText::Number(n) => n.to_string(),
+        NumText::String(s) => s,
+        NumText::Null => return Ok(None),
+        NumText::Other => {
+            return Err((Reason::WrongType, format!("`{field}` must be a decimal number or string, found {}", short(raw.get()))))
+        }
+    };
+    jicha_domain::money::parse_decimal(&text)
+        .map(Some)
+        .map_err(|e| (Reason::BadValue, format!("`{field}`: {e}")))
+}
+
+pub fn req_dec(raw: Option<&RawValue>, field: &str) -> FieldResult<Decimal> {
+    opt_dec(raw, field)?.ok_or_else(|| missing(field))
+}
+
+pub fn opt_date(raw: Option<&RawValue>, field: &str) -> FieldResult<Option<chrono::NaiveDate>> {
+    match opt_str(raw, field)? {
+        None => Ok(None),
+        Some(s) => crate::time::parse_date(&s)
+            .map(Some)
+            .map_err(|e| (Reason::BadValue, format!("`{field}`: {e}"))),
+    }
+}
+
+pub fn req_date(raw: Option<&RawValue>, field: &str) -> FieldResult<chrono::NaiveDate> {
+    opt_date(raw, field)?.ok_or_else(|| missing(field))
+}
+
+pub fn req_bool(raw: Option<&RawValue>, field: &str) -> FieldResult<bool> {
+    match raw.map(|r| r.get().trim()) {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        None | Some("null") => Err(missing(field)),
+        Some(other) => Err((Reason::WrongType, format!("`{field}` must be true or false, found {}", short(other)))),
+    }
+}
+
+/// One JSON object's fields by name, each still raw text.
+pub struct Obj<'a>(std::collections::HashMap<String, &'a RawValue>);
+
+impl<'a> Obj<'a> {
+    pub fn parse(raw: &'a RawValue) -> FieldResult<Self> {
+        serde_json::from_str::<std::collections::HashMap<String, &'a RawValue>>(raw.get())
+            .map(Obj)
+            .map_err(|_| (Reason::NotAnObject, format!("expected a JSON object, found {}", short(raw.get()))))
+    }
+
+    pub fn get(&self, field: &str) -> Option<&'a RawValue> {
+        self.0.get(field).copied()
+    }
+}

@@ -1,0 +1,41 @@
+//! # jicha-pipeline
+//!
+//! The stream core of Jicha: records flow one way,
+//! decode → window state → theme evaluation (DataFusion) → hits → work orders,
+//! with every change of a micro-batch committed to a [`state::StateBackend`]
+//! before the batch counts as done.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`decode`] | MQTT payload → validated records, or rejections with reasons |
+//! | [`store`] | keyed window state; a re-sent record replaces the earlier one |
+//! | [`watermark`] | per-stream event-time progress and lateness |
+//! | [`window`] | `tumble` / `hop` / `cumulate` on the business wall clock |
+//! | [`theme`] | a theme file: header, parameters, window rewrite |
+//! | [`evaluate`] | which windows closed; the source batch for them |
+//! | [`engine`] | DataFusion session per evaluation; output rows → hits |
+//! | [`workorder`] | work orders, their life cycle and the open index |
+//! | [`monitor`] | the owner of it all, used by connectors and the API |
+
+pub mod archive;
+pub mod billing;
+pub mod decode;
+pub mod engine;
+pub mod evaluate;
+pub mod fields;
+pub mod ids;
+pub mod metrics;
+pub mod monitor;
+pub mod records;
+pub mod state;
+pub mod store;
+pub mod tables;
+pub mod theme;
+pub mod time;
+pub mod udf;
+pub mod watermark;
+pub mod whitelist;
+pub mod window;
+pub mod workorder;
+
+pub use monitor::{Monitor, MonitorConfig, MonitorError};

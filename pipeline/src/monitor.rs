@@ -1,0 +1,785 @@
+//! The monitor: one owner of the live state. Connectors hand it MQTT
+//! payloads in micro-batches; it decodes, upserts, advances watermarks,
+//! evaluates the themes whose windows closed, turns hits into work orders and
+//! commits everything to the state backend before the batch counts as done
+//! (the MQTT connector acknowledges only then). The HTTP API reads and acts
+//! through the same lock, so every view is consistent.
+
+use crate::archive::{Archive, Customer};
+use crate::billing::{parse_billing, BillingError, BillingPeriod};
+use crate::decode::{decode_payload, Reason, Rejection};
+use crate::engine::{Engine, EngineError, EngineLimits, Hit};
+use crate::evaluate::{self, Sources};
+use crate::metrics::Metrics;
+use crate::records::{Record, Stream};
+use crate::state::{Commit, DeadLetter, StateBackend, StateError, StoredTheme, KEEP_DEAD_LETTERS, KEEP_SUPPRESSED};
+use crate::store::{RecordStore, Upsert};
+use crate::theme::{SourceTable, ThemeDef};
+use crate::time::{BusinessClock, EpochMs, DAY_MS, HOUR_MS};
+use crate::watermark::Watermarks;
+use crate::whitelist::{Whitelist, WhitelistEntry};
+use crate::workorder::{self, Action, HitOutcome, LifecycleError, Status, SuppressedAlert, WorkOrder, WorkOrderBook};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    pub clock: BusinessClock,
+    pub out_of_orderness: BTreeMap<Stream, i64>,
+    /// Streams whose windows also close on another stream's watermark.
+    pub follows: BTreeMap<Stream, Option<Stream>>,
+    pub max_payload_bytes: usize,
+    /// Theme parameter overrides, by parameter name.
+    pub params: BTreeMap<String, String>,
+    /// Work orders not archived this long after creation are escalated (督办).
+    pub escalate_after_ms: i64,
+    pub engine: EngineLimits,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            clock: BusinessClock::default(),
+            out_of_orderness: BTreeMap::new(),
+            follows: BTreeMap::new(),
+            max_payload_bytes: 1 << 20,
+            params: BTreeMap::new(),
+            escalate_after_ms: 10 * DAY_MS,
+            engine: EngineLimits::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// A theme as loaded, with its counters.
+pub struct ThemeSlot {
+    pub def: ThemeDef,
+    pub enabled: bool,
+    pub builtin: bool,
+    pub hits: u64,
+    pub evaluations: u64,
+    pub last_error: Option<String>,
+}
+
+struct Core {
+    archive: Archive,
+    store: RecordStore,
+    wm: Watermarks,
+    themes: BTreeMap<String, ThemeSlot>,
+    progress: BTreeMap<String, EpochMs>,
+    book: WorkOrderBook,
+    whitelist: Whitelist,
+    suppressed: VecDeque<SuppressedAlert>,
+    dead_letters: VecDeque<DeadLetter>,
+    fresh_events: Vec<crate::records::MeterEvent>,
+    billing: BTreeMap<String, BillingPeriod>,
+    /// Changes not yet accepted by the backend.
+    pending: Commit,
+}
+
+pub struct Monitor {
+    core: tokio::sync::Mutex<Core>,
+    engine: Engine,
+    backend: Arc<dyn StateBackend>,
+    pub metrics: Metrics,
+    pub config: MonitorConfig,
+    degraded: std::sync::Mutex<Option<String>>,
+}
+
+fn now_ms() -> EpochMs {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn stream_of(t: SourceTable) -> Option<Stream> {
+    match t {
+        SourceTable::LoadPoint => Some(Stream::Load),
+        SourceTable::MeterDay => Some(Stream::Freeze),
+        SourceTable::MeterEvent => Some(Stream::Event),
+        SourceTable::Bill => None,
+    }
+}
+
+/// Summary of one ingested micro-batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    pub accepted: u64,
+    pub rejected: u64,
+    pub late: u64,
+    pub duplicates: u64,
+}
+
+impl Monitor {
+    /// Opens the monitor over a backend, restoring what it holds, then
+    /// loading `archive` (if given) and the theme files.
+    pub async fn open(
+        config: MonitorConfig,
+        backend: Arc<dyn StateBackend>,
+        theme_files: Vec<(String, String)>,
+        archive: Option<Vec<Customer>>,
+    ) -> Result<Arc<Monitor>, MonitorError> {
+        let snap = backend.load().await?;
+        let mut core = Core {
+            archive: Archive::default(),
+            store: RecordStore::default(),
+            wm: Watermarks::default(),
+            themes: BTreeMap::new(),
+            progress: snap.progress.clone(),
+            book: WorkOrderBook::default(),
+            whitelist: Whitelist::default(),
+            suppressed: snap.suppressed.iter().cloned().collect(),
+            dead_letters: snap.dead_letters.iter().cloned().collect(),
+            fresh_events: Vec::new(),
+            billing: snap.billing.iter().map(|b| (b.period.clone(), b.clone())).collect(),
+            pending: Commit::default(),
+        };
+        for (s, ms) in &config.out_of_orderness {
+            core.wm.set_out_of_orderness(*s, *ms);
+        }
+        for (s, leader) in &config.follows {
+            core.wm.set_follows(*s, *leader);
+        }
+        for c in snap.customers {
+            core.archive.upsert(c);
+        }
+        if let Some(cs) = archive {
+            for c in cs {
+                core.pending.customers.insert(c.customer_id.to_string(), c.clone());
+                core.archive.upsert(c);
+            }
+        }
+        for r in snap.records {
+            core.store.insert_quiet(r);
+        }
+        for (s, t) in snap.watermarks {
+            core.wm.restore(s, t);
+        }
+        for w in snap.workorders {
+            core.book.restore(w);
+        }
+        for e in snap.whitelist {
+            core.whitelist.restore(e);
+        }
+        for (name, text) in theme_files {
+            let def = ThemeDef::parse(&text, &config.params).map_err(|e| MonitorError::BadRequest(format!("{name}: {e}")))?;
+            core.themes.insert(def.id.clone(), ThemeSlot { def, enabled: true, builtin: true, hits: 0, evaluations: 0, last_error: None });
+        }
+        let engine = Engine::new(config.clock, config.engine.clone(), &core.archive)?;
+        for slot in core.themes.values() {
+            engine.validate(&slot.def).await?;
+        }
+        for t in snap.themes {
+            match ThemeDef::parse(&t.source, &config.params) {
+                Ok(def) if engine.validate(&def).await.is_ok() => {
+                    core.themes.insert(def.id.clone(), ThemeSlot { def, enabled: t.enabled, builtin: false, hits: 0, evaluations: 0, last_error: None });
+                }
+                _ => tracing::warn!(theme = %t.id, "stored runtime theme no longer validates; skipped (re-add it with POST /api/v1/themes)"),
+            }
+        }
+        let m = Arc::new(Monitor {
+            core: tokio::sync::Mutex::new(core),
+            engine,
+            backend,
+            metrics: Metrics::new(),
+            config,
+            degraded: std::sync::Mutex::new(None),
+        });
+        {
+            let mut core = m.core.lock().await;
+            m.refresh_gauges(&core);
+            m.flush(&mut core).await?;
+        }
+        Ok(m)
+    }
+
+    pub fn clock(&self) -> &BusinessClock {
+        &self.config.clock
+    }
+
+    pub fn degraded(&self) -> Option<String> {
+        self.degraded.lock().ok().and_then(|d| d.clone())
+    }
+
+    fn set_degraded(&self, why: Option<String>) {
+        if let Ok(mut d) = self.degraded.lock() {
+            *d = why;
+        }
+    }
+
+    /// The event time a record is windowed and judged late by. A daily freeze
+    /// belongs to the end of its date.
+    fn event_time(&self, r: &Record) -> EpochMs {
+        match r {
+            Record::Load(l) => l.ts,
+            Record::Event(e) => e.ts,
+            Record::Freeze(f) => self.clock().day_start(f.date.succ_opt().unwrap_or(f.date)),
+        }
+    }
+
+    fn dead_letter(&self, core: &mut Core, stream: &str, topic: &str, rej: Rejection) {
+        if rej.reason == Reason::Late {
+            self.metrics.late.with_label_values(&[stream]).inc();
+        } else {
+            self.metrics.rejected.with_label_values(&[stream, rej.reason.label()]).inc();
+        }
+        let dl = DeadLetter {
+            stream: stream.into(),
+            topic: topic.into(),
+            reason: rej.reason.label().into(),
+            detail: rej.detail,
+            record: rej.raw,
+            received_at: now_ms(),
+        };
+        core.dead_letters.push_back(dl.clone());
+        while core.dead_letters.len() > KEEP_DEAD_LETTERS {
+            core.dead_letters.pop_front();
+        }
+        core.pending.dead_letters.push(dl);
+    }
+
+    /// Ingests a micro-batch of `(topic, payload)` messages. Returns once
+    /// their effect is committed; on a backend error the changes stay
+    /// pending (retried with the next call) and the caller must not
+    /// acknowledge the messages.
+    pub async fn ingest(&self, messages: &[(String, Vec<u8>)]) -> Result<IngestReport, MonitorError> {
+        let mut core = self.core.lock().await;
+        let mut rep = IngestReport::default();
+        for (topic, payload) in messages {
+            let Some(stream) = Stream::of_topic(topic) else {
+                let raw = String::from_utf8_lossy(&payload[..payload.len().min(256)]).into_owned();
+                rep.rejected += 1;
+                self.dead_letter(&mut core, "unknown", topic, Rejection {
+                    reason: Reason::UnknownTopic,
+                    detail: format!("topic {topic} is not under meter/load, meter/freeze or meter/event"),
+                    raw,
+                });
+                continue;
+            };
+            for decoded in decode_payload(stream, payload, self.config.max_payload_bytes) {
+                match decoded {
+                    Err(rej) => {
+                        rep.rejected += 1;
+                        self.dead_letter(&mut core, stream.name(), topic, rej);
+                    }
+                    Ok(rec) => self.accept(&mut core, stream, topic, rec, &mut rep),
+                }
+            }
+        }
+        self.step(&mut core).await;
+        self.flush(&mut core).await?;
+        Ok(rep)
+    }
+
+    fn accept(&self, core: &mut Core, stream: Stream, topic: &str, rec: Record, rep: &mut IngestReport) {
+        let raw = || serde_json::to_string(&rec).unwrap_or_default();
+        if core.archive.meter(rec.meter_id()).is_none() {
+            rep.rejected += 1;
+            let detail = format!("meter {} is not in the archive; load it with POST /api/v1/archive first", rec.meter_id());
+            let r = raw();
+            self.dead_letter(core, stream.name(), topic, Rejection { reason: Reason::UnknownMeter, detail, raw: r });
+            return;
+        }
+        if core.store.contains_same(&rec) {
+            rep.duplicates += 1;
+            self.metrics.duplicates.with_label_values(&[stream.name()]).inc();
+            return;
+        }
+        let t = self.event_time(&rec);
+        if core.wm.is_late(stream, t) {
+            rep.late += 1;
+            let wm = core.wm.watermark(stream).map(|w| self.clock().format(w)).unwrap_or_default();
+            let detail = format!(
+                "event time {} is behind the {} watermark {wm}; its windows are already evaluated (raise the stream's out_of_orderness to accept later data)",
+                self.clock().format(t),
+                stream.name()
+            );
+            let r = raw();
+            self.dead_letter(core, stream.name(), topic, Rejection { reason: Reason::Late, detail, raw: r });
+            return;
+        }
+        if let Record::Event(e) = &rec {
+            core.fresh_events.push(e.clone());
+        }
+        if core.store.upsert(rec) != Upsert::Unchanged {
+            rep.accepted += 1;
+            self.metrics.ingested.with_label_values(&[stream.name()]).inc();
+        }
+        core.wm.observe(stream, t);
+    }
+
+    /// Evaluates every streaming theme whose windows closed, applies the
+    /// hits, and drops state no window needs any more.
+    async fn step(&self, core: &mut Core) {
+        let ids: Vec<String> = core.themes.iter().filter(|(_, s)| s.enabled && !s.def.is_billing()).map(|(k, _)| k.clone()).collect();
+        let mut hits: Vec<Hit> = Vec::new();
+        for id in ids {
+            let Some(slot) = core.themes.get(&id) else { continue };
+            let def = slot.def.clone();
+            let Some(stream) = stream_of(def.table) else { continue };
+            let Some(new) = core.wm.trigger(stream) else { continue };
+            let old = core.progress.get(&id).copied();
+            let fresh: &[crate::records::MeterEvent] = if def.table == SourceTable::MeterEvent { &core.fresh_events } else { &[] };
+            if old.is_some_and(|o| o >= new) && fresh.is_empty() {
+                continue;
+            }
+            let sources = Sources { store: &core.store, archive: &core.archive, clock: self.clock() };
+            let batches = evaluate::batches_for_step(&sources, &def, old, new, fresh);
+            let timer = std::time::Instant::now();
+            let mut result: Result<Vec<Hit>, MonitorError> = Ok(Vec::new());
+            for b in batches {
+                match b {
+                    Ok(batch) => match self.engine.run(&def, batch).await {
+                        Ok(h) => {
+                            if let Ok(all) = result.as_mut() {
+                                all.extend(h)
+                            }
+                        }
+                        Err(e) => result = Err(e.into()),
+                    },
+                    Err(e) => result = Err(e.into()),
+                }
+            }
+            self.metrics.theme_eval.with_label_values(&[&id]).observe(timer.elapsed().as_secs_f64());
+            let Some(slot) = core.themes.get_mut(&id) else { continue };
+            slot.evaluations += 1;
+            match result {
+                Ok(h) => {
+                    slot.last_error = None;
+                    hits.extend(h);
+                    let p = old.map_or(new, |o| o.max(new));
+                    core.progress.insert(id.clone(), p);
+                    core.pending.progress.insert(id.clone(), p);
+                }
+                Err(e) => {
+                    // Progress stays put: the windows are retried on the next step.
+                    tracing::error!(theme = %id, error = %e, "theme evaluation failed");
+                    self.metrics.theme_errors.with_label_values(&[&id]).inc();
+                    slot.last_error = Some(e.to_string());
+                }
+            }
+        }
+        core.fresh_events.clear();
+        self.apply_hits(core, hits);
+        self.evict(core);
+        for (s, t) in core.wm.all_max_seen().collect::<Vec<_>>() {
+            core.pending.watermarks.insert(s, t);
+            if let Some(w) = core.wm.watermark(s) {
+                self.metrics.watermark.with_label_values(&[s.name()]).set(w as f64 / 1000.0);
+            }
+        }
+    }
+
+    fn apply_hits(&self, core: &mut Core, mut hits: Vec<Hit>) {
+        hits.sort_by(|a, b| (a.window_start, a.window_end, &a.theme, &a.customer_id).cmp(&(b.window_start, b.window_end, &b.theme, &b.customer_id)));
+        let now = now_ms();
+        for hit in hits {
+            let Some(cust) = core.archive.customer(&hit.customer_id) else {
+                tracing::warn!(theme = %hit.theme, customer = %hit.customer_id, "hit for a customer not in the archive; ignored");
+                continue;
+            };
+            let org = cust.org_code.clone();
+            let date = self.clock().local_date(hit.window_start.max(hit.window_end - 1));
+            if let Some(w) = core.whitelist.covering(&hit.theme, &hit.customer_id, date) {
+                let already = core.suppressed.iter().any(|s| s.theme == hit.theme && s.customer_id == hit.customer_id && s.window_start == hit.window_start && s.window_end == hit.window_end);
+                if !already {
+                    let s = SuppressedAlert {
+                        theme: hit.theme.clone(),
+                        customer_id: hit.customer_id.clone(),
+                        window_start: hit.window_start,
+                        window_end: hit.window_end,
+                        whitelist_id: w.id.clone(),
+                        detected_at: now,
+                        evidence: hit.evidence.clone(),
+                    };
+                    self.metrics.alerts.with_label_values(&[&hit.theme]).inc();
+                    self.metrics.suppressed.with_label_values(&[&hit.theme]).inc();
+                    core.suppressed.push_back(s.clone());
+                    while core.suppressed.len() > KEEP_SUPPRESSED {
+                        core.suppressed.pop_front();
+                    }
+                    core.pending.suppressed.push(s);
+                }
+                continue;
+            }
+            let severity = core.themes.get(&hit.theme).map(|s| s.def.severity.clone()).unwrap_or_else(|| "medium".into());
+            match core.book.apply_hit(&hit, &org, &severity, now) {
+                HitOutcome::Created(_) | HitOutcome::Added(_) => {
+                    self.metrics.alerts.with_label_values(&[&hit.theme]).inc();
+                    if let Some(slot) = core.themes.get_mut(&hit.theme) {
+                        slot.hits += 1;
+                    }
+                }
+                HitOutcome::AlreadyCounted(_) | HitOutcome::Suppressed(_) => {}
+            }
+        }
+    }
+
+    /// Keeps each stream's records as long as the longest window reading it
+    /// (plus a day for the freeze before the first day) may still need them.
+    fn evict(&self, core: &mut Core) {
+        let mut keep: BTreeMap<Stream, i64> = BTreeMap::new();
+        for slot in core.themes.values().filter(|s| s.enabled) {
+            if let Some(s) = stream_of(slot.def.table) {
+                let len = slot.def.window.map(|w| w.max_len()).unwrap_or(0);
+                let e = keep.entry(s).or_insert(0);
+                *e = (*e).max(len);
+            }
+        }
+        let cutoff = |s: Stream, extra: i64| -> Option<EpochMs> {
+            let wm = core.wm.trigger(s)?;
+            let p = core.themes.iter().filter(|(_, t)| t.enabled && stream_of(t.def.table) == Some(s)).map(|(id, _)| core.progress.get(id).copied()).min().flatten()?;
+            Some(wm.min(p) - keep.get(&s).copied().unwrap_or(0) - extra)
+        };
+        let load = cutoff(Stream::Load, HOUR_MS).unwrap_or(EpochMs::MIN);
+        let event = cutoff(Stream::Event, HOUR_MS).unwrap_or(EpochMs::MIN);
+        let freeze = cutoff(Stream::Freeze, 2 * DAY_MS)
+            .map(|t| self.clock().local_date(t))
+            .unwrap_or(chrono::NaiveDate::MIN);
+        core.store.evict(load, freeze, event);
+    }
+
+    /// Commits pending changes. On failure they stay pending and the monitor
+    /// reports itself degraded.
+    async fn flush(&self, core: &mut Core) -> Result<(), StateError> {
+        core.pending.records.extend(core.store.take_changes());
+        core.pending.workorders.extend(core.book.take_dirty().into_iter().map(|w| (w.id.clone(), w)));
+        self.refresh_gauges(core);
+        if core.pending.is_empty() {
+            return Ok(());
+        }
+        match self.backend.commit(&core.pending).await {
+            Ok(()) => {
+                core.pending = Commit::default();
+                self.set_degraded(None);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.commit_failures.with_label_values(&[self.backend.name()]).inc();
+                self.set_degraded(Some(format!("{e}; {} changes pending", core.pending.size())));
+                Err(e)
+            }
+        }
+    }
+
+    /// Retries a pending commit (the ingest loop calls this while the backend is down).
+    pub async fn retry_flush(&self) -> Result<(), StateError> {
+        let mut core = self.core.lock().await;
+        self.flush(&mut core).await
+    }
+
+    fn refresh_gauges(&self, core: &Core) {
+        self.metrics.workorders.reset();
+        for ((status, theme), n) in core.book.counts() {
+            self.metrics.workorders.with_label_values(&[status.name(), &theme]).set(n as f64);
+        }
+    }
+
+    // ---- archive and billing ------------------------------------------------
+
+    pub async fn upsert_archive(&self, body: &str) -> Result<usize, MonitorError> {
+        let customers = Archive::parse_document(body).map_err(|e| MonitorError::BadRequest(e.to_string()))?;
+        let mut core = self.core.lock().await;
+        let n = customers.len();
+        for c in customers {
+            core.pending.customers.insert(c.customer_id.to_string(), c.clone());
+            core.archive.upsert(c);
+        }
+        self.engine.set_archive(&core.archive)?;
+        self.flush(&mut core).await?;
+        Ok(n)
+    }
+
+    pub async fn post_billing(&self, body: &str) -> Result<serde_json::Value, MonitorError> {
+        let period = parse_billing(body).map_err(|e: BillingError| MonitorError::BadRequest(e.to_string()))?;
+        let mut core = self.core.lock().await;
+        let unknown: Vec<String> = period
+            .bills
+            .iter()
+            .filter(|b| core.archive.customer(&b.customer_id).is_none())
+            .map(|b| b.customer_id.to_string())
+            .collect();
+        let batch = crate::tables::bill(&period).map_err(|e| EngineError::Table { table: "bill", message: e.to_string() })?;
+        let ids: Vec<String> = core.themes.iter().filter(|(_, s)| s.enabled && s.def.is_billing()).map(|(k, _)| k.clone()).collect();
+        let mut hits = Vec::new();
+        for id in &ids {
+            let Some(def) = core.themes.get(id).map(|s| s.def.clone()) else { continue };
+            let timer = std::time::Instant::now();
+            let res = self.engine.run(&def, batch.clone()).await;
+            self.metrics.theme_eval.with_label_values(&[id]).observe(timer.elapsed().as_secs_f64());
+            if let Some(slot) = core.themes.get_mut(id) {
+                slot.evaluations += 1;
+                slot.last_error = res.as_ref().err().map(|e| e.to_string());
+            }
+            hits.extend(res?);
+        }
+        let n_hits = hits.len();
+        let before = core.book.len();
+        self.apply_hits(&mut core, hits);
+        let created = core.book.len() - before;
+        for c in &unknown {
+            let rej = Rejection {
+                reason: Reason::UnknownMeter,
+                detail: format!("bill for customer {c} who is not in the archive; its billing themes cannot be judged"),
+                raw: format!("{{\"period\":\"{}\",\"customer_id\":\"{c}\"}}", period.period),
+            };
+            self.dead_letter(&mut core, "billing", "/api/v1/billing", Rejection { reason: Reason::UnknownMeter, ..rej });
+        }
+        let summary = serde_json::json!({
+            "period": period.period,
+            "bills": period.bills.len(),
+            "unknown_customers": unknown,
+            "hits": n_hits,
+            "workorders_created": created,
+        });
+        core.pending.billing.insert(period.period.clone(), period.clone());
+        core.billing.insert(period.period.clone(), period);
+        self.flush(&mut core).await?;
+        Ok(summary)
+    }
+
+    // ---- work orders ----------------------------------------------------------
+
+    pub async fn list_workorders(&self, q: &WorkOrderQuery) -> (Vec<serde_json::Value>, Option<String>) {
+        let core = self.core.lock().await;
+        let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+        let mut items = Vec::new();
+        let mut next = None;
+        for w in core.book.after(q.cursor.as_deref()) {
+            if !q.matches(w) {
+                continue;
+            }
+            if items.len() == limit {
+                next = items.last().and_then(|v: &serde_json::Value| v["id"].as_str().map(String::from));
+                break;
+            }
+            items.push(w.to_api(self.clock(), false));
+        }
+        (items, next)
+    }
+
+    pub async fn workorder(&self, id: &str) -> Option<serde_json::Value> {
+        let core = self.core.lock().await;
+        core.book.get(id).map(|w| w.to_api(self.clock(), true))
+    }
+
+    pub async fn act(&self, id: &str, body: &str) -> Result<serde_json::Value, MonitorError> {
+        let (action, actor) = Action::parse(body).map_err(|e| MonitorError::BadRequest(e.to_string()))?;
+        let mut core = self.core.lock().await;
+        let now = now_ms();
+        let res = core
+            .book
+            .update(id, |w| workorder::lifecycle::apply(w, action, actor, now).map(|_| w.clone()))
+            .ok_or_else(|| MonitorError::NotFound(format!("no work order {id}")))?;
+        let wo = res.map_err(|e| match e {
+            LifecycleError::BadRequest(m) => MonitorError::BadRequest(m),
+            e @ LifecycleError::Illegal { .. } => MonitorError::Conflict(e.to_string()),
+        })?;
+        self.flush(&mut core).await?;
+        Ok(wo.to_api(self.clock(), true))
+    }
+
+    /// Raises 督办 on orders still not archived past the time limit.
+    pub async fn escalate_overdue(&self) -> Result<usize, MonitorError> {
+        let mut core = self.core.lock().await;
+        let now = now_ms();
+        let limit = self.config.escalate_after_ms;
+        let due: Vec<String> = core
+            .book
+            .iter()
+            .filter(|w| w.status.is_active() && w.escalation < 2 && now - w.created_at > limit)
+            .map(|w| w.id.clone())
+            .collect();
+        for id in &due {
+            core.book.update(id, |w| {
+                w.escalation = 2;
+                w.updated_at = now;
+                w.history.push(workorder::HistoryEntry {
+                    at: now,
+                    action: "escalate".into(),
+                    from: w.status,
+                    to: w.status,
+                    actor: Some("jicha".into()),
+                    detail: serde_json::json!({"reason": "overdue", "limit_hours": limit / HOUR_MS}),
+                });
+            });
+        }
+        if !due.is_empty() {
+            self.flush(&mut core).await?;
+        }
+        Ok(due.len())
+    }
+
+    // ---- whitelist, alerts, dead letters --------------------------------------
+
+    pub async fn add_whitelist(&self, body: &str) -> Result<WhitelistEntry, MonitorError> {
+        let e = WhitelistEntry::parse(body).map_err(MonitorError::BadRequest)?;
+        let mut core = self.core.lock().await;
+        let e = core.whitelist.add(e);
+        core.pending.whitelist.insert(e.id.clone(), Some(e.clone()));
+        self.flush(&mut core).await?;
+        Ok(e)
+    }
+
+    pub async fn whitelist(&self) -> Vec<WhitelistEntry> {
+        self.core.lock().await.whitelist.list().cloned().collect()
+    }
+
+    pub async fn remove_whitelist(&self, id: &str) -> Result<WhitelistEntry, MonitorError> {
+        let mut core = self.core.lock().await;
+        let e = core.whitelist.remove(id).ok_or_else(|| MonitorError::NotFound(format!("no whitelist entry {id}")))?;
+        core.pending.whitelist.insert(id.to_string(), None);
+        self.flush(&mut core).await?;
+        Ok(e)
+    }
+
+    pub async fn suppressed(&self, limit: usize) -> Vec<serde_json::Value> {
+        let core = self.core.lock().await;
+        let c = self.clock();
+        core.suppressed
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|s| serde_json::json!({"theme": s.theme, "customer_id": s.customer_id, "window_start": c.format(s.window_start), "window_end": c.format(s.window_end), "whitelist_id": s.whitelist_id, "detected_at": c.format(s.detected_at), "evidence": s.evidence}))
+            .collect()
+    }
+
+    pub async fn dead_letters(&self, stream: Option<&str>, reason: Option<&str>, limit: usize) -> Vec<serde_json::Value> {
+        let core = self.core.lock().await;
+        core.dead_letters
+            .iter()
+            .rev()
+            .filter(|d| stream.is_none_or(|s| d.stream == s) && reason.is_none_or(|r| d.reason == r))
+            .take(limit)
+            .map(|d| serde_json::json!({"stream": d.stream, "topic": d.topic, "reason": d.reason, "detail": d.detail, "record": d.record, "received_at": self.clock().format(d.received_at)}))
+            .collect()
+    }
+
+    pub async fn watermarks(&self) -> serde_json::Value {
+        let core = self.core.lock().await;
+        let c = self.clock();
+        let mut m = serde_json::Map::new();
+        for s in Stream::ALL {
+            m.insert(s.name().into(), serde_json::json!({
+                "max_event_time": core.wm.max_seen(s).map(|t| c.format(t)),
+                "watermark": core.wm.watermark(s).map(|t| c.format(t)),
+            }));
+        }
+        serde_json::Value::Object(m)
+    }
+
+    // ---- themes -----------------------------------------------------------------
+
+    pub async fn themes(&self) -> Vec<serde_json::Value> {
+        let core = self.core.lock().await;
+        core.themes
+            .values()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.def.id, "title": s.def.title, "severity": s.def.severity,
+                    "kind": if s.def.is_billing() { "billing" } else { "streaming" },
+                    "table": s.def.table.name(), "enabled": s.enabled, "builtin": s.builtin,
+                    "params": s.def.params.iter().map(|p| serde_json::json!({"name": p.name, "default": p.default, "doc": p.doc, "value": self.config.params.get(&p.name).unwrap_or(&p.default)})).collect::<Vec<_>>(),
+                    "hits": s.hits, "evaluations": s.evaluations, "last_error": s.last_error,
+                    "evaluated_until": core.progress.get(&s.def.id).map(|t| self.clock().format(*t)),
+                    "sql": s.def.source,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds a theme from SQL source: validated (parsed and planned) first; a
+    /// bad one changes nothing. It judges windows closing from now on.
+    pub async fn add_theme(&self, source: &str) -> Result<String, MonitorError> {
+        let def = ThemeDef::parse(source, &self.config.params).map_err(|e| MonitorError::BadRequest(e.to_string()))?;
+        self.engine.validate(&def).await.map_err(|e| MonitorError::BadRequest(e.to_string()))?;
+        let mut core = self.core.lock().await;
+        if core.themes.contains_key(&def.id) {
+            return Err(MonitorError::Conflict(format!("theme {} exists; choose another id or disable the old one", def.id)));
+        }
+        let id = def.id.clone();
+        if let Some(w) = stream_of(def.table).and_then(|s| core.wm.trigger(s)) {
+            core.progress.insert(id.clone(), w);
+            core.pending.progress.insert(id.clone(), w);
+        }
+        core.pending.themes.insert(id.clone(), Some(StoredTheme { id: id.clone(), source: source.to_string(), enabled: true }));
+        core.themes.insert(id.clone(), ThemeSlot { def, enabled: true, builtin: false, hits: 0, evaluations: 0, last_error: None });
+        self.flush(&mut core).await?;
+        Ok(id)
+    }
+
+    pub async fn set_theme_enabled(&self, id: &str, enabled: bool) -> Result<(), MonitorError> {
+        let mut core = self.core.lock().await;
+        let slot = core.themes.get_mut(id).ok_or_else(|| MonitorError::NotFound(format!("no theme {id}")))?;
+        slot.enabled = enabled;
+        if !slot.builtin {
+            let stored = StoredTheme { id: id.to_string(), source: slot.def.source.clone(), enabled };
+            core.pending.themes.insert(id.to_string(), Some(stored));
+        }
+        self.flush(&mut core).await?;
+        Ok(())
+    }
+
+    /// Backtest: runs a theme (by id, or given as source) over the history
+    /// held now, without raising anything.
+    pub async fn dry_run(&self, id_or_source: &str) -> Result<Vec<serde_json::Value>, MonitorError> {
+        let core = self.core.lock().await;
+        let def = match core.themes.get(id_or_source) {
+            Some(s) => s.def.clone(),
+            None => ThemeDef::parse(id_or_source, &self.config.params).map_err(|e| MonitorError::BadRequest(e.to_string()))?,
+        };
+        let mut hits = Vec::new();
+        if def.is_billing() {
+            for p in core.billing.values() {
+                let batch = crate::tables::bill(p).map_err(|e| EngineError::Table { table: "bill", message: e.to_string() })?;
+                hits.extend(self.engine.run(&def, batch).await?);
+            }
+        } else if let Some(new) = stream_of(def.table).and_then(|s| core.wm.trigger(s)) {
+            let sources = Sources { store: &core.store, archive: &core.archive, clock: self.clock() };
+            for b in evaluate::batches_for_step(&sources, &def, None, new, &[]) {
+                hits.extend(self.engine.run(&def, b?).await?);
+            }
+        }
+        let c = self.clock();
+        Ok(hits
+            .iter()
+            .map(|h| serde_json::json!({"theme": h.theme, "customer_id": h.customer_id, "window_start": c.format(h.window_start), "window_end": c.format(h.window_end), "evidence": h.evidence, "estimated_loss_yuan": h.estimated_loss_yuan.map(|d| d.to_string())}))
+            .collect())
+    }
+}
+
+/// Filters of `GET /api/v1/workorders`.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct WorkOrderQuery {
+    pub theme: Option<String>,
+    pub status: Option<String>,
+    pub org: Option<String>,
+    pub customer_id: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+impl WorkOrderQuery {
+    fn matches(&self, w: &WorkOrder) -> bool {
+        let empty = |o: &Option<String>| o.as_deref().is_none_or(str::is_empty);
+        (empty(&self.theme) || self.theme.as_deref() == Some(w.theme.as_str()))
+            && (empty(&self.status) || self.status.as_deref() == Some(w.status.name()) || (self.status.as_deref() == Some("active") && w.status.is_active()))
+            && (empty(&self.org) || self.org.as_deref().is_some_and(|o| w.org_code.starts_with(o)))
+            && (empty(&self.customer_id) || self.customer_id.as_deref() == Some(w.customer_id.as_str()))
+    }
+}
+
+pub fn status_names() -> Vec<&'static str> {
+    Status::ALL.iter().map(|s| s.name()).collect()
+}

@@ -1,0 +1,145 @@
+//! The three input streams and their records, already validated: every
+//! quantity is an exact decimal, every instant an epoch millisecond.
+
+use crate::ids::MeterId;
+use crate::time::EpochMs;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Load,
+    Freeze,
+    Event,
+}
+
+impl Stream {
+    pub const ALL: [Stream; 3] = [Stream::Load, Stream::Freeze, Stream::Event];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Load => "load",
+            Stream::Freeze => "freeze",
+            Stream::Event => "event",
+        }
+    }
+
+    pub fn topic_filter(self) -> &'static str {
+        match self {
+            Stream::Load => "meter/load/#",
+            Stream::Freeze => "meter/freeze/#",
+            Stream::Event => "meter/event/#",
+        }
+    }
+
+    /// The stream a topic belongs to: `meter/load/T0001` → `Load`.
+    pub fn of_topic(topic: &str) -> Option<Stream> {
+        let rest = topic.strip_prefix("meter/")?;
+        let (kind, _) = rest.split_once('/').unwrap_or((rest, ""));
+        match kind {
+            "load" => Some(Stream::Load),
+            "freeze" => Some(Stream::Freeze),
+            "event" => Some(Stream::Event),
+            _ => None,
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Stream> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// A 15-minute load point, primary-side kW/kvar.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadPoint {
+    pub meter_id: MeterId,
+    pub ts: EpochMs,
+    pub p_kw: Decimal,
+    pub q_kvar: Option<Decimal>,
+    pub ua: Option<Decimal>,
+    pub ub: Option<Decimal>,
+    pub uc: Option<Decimal>,
+    pub ia: Option<Decimal>,
+    pub ib: Option<Decimal>,
+    pub ic: Option<Decimal>,
+    pub pf: Option<Decimal>,
+}
+
+/// Daily frozen registers (示值, secondary side) at the end of `date`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Freeze {
+    pub meter_id: MeterId,
+    pub date: NaiveDate,
+    pub ts: EpochMs,
+    pub reg_total: Decimal,
+    pub reg_sharp: Option<Decimal>,
+    pub reg_peak: Option<Decimal>,
+    pub reg_flat: Option<Decimal>,
+    pub reg_valley: Option<Decimal>,
+    pub reg_q_total: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeterEvent {
+    pub meter_id: MeterId,
+    pub ts: EpochMs,
+    pub code: String,
+    pub phase: Option<String>,
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "stream", rename_all = "lowercase")]
+pub enum Record {
+    Load(LoadPoint),
+    Freeze(Freeze),
+    Event(MeterEvent),
+}
+
+/// The identity of a record: a repeated key replaces the earlier record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordKey {
+    Load(EpochMs),
+    Freeze(NaiveDate),
+    Event(EpochMs, String),
+}
+
+impl Record {
+    pub fn stream(&self) -> Stream {
+        match self {
+            Record::Load(_) => Stream::Load,
+            Record::Freeze(_) => Stream::Freeze,
+            Record::Event(_) => Stream::Event,
+        }
+    }
+
+    pub fn meter_id(&self) -> &MeterId {
+        match self {
+            Record::Load(r) => &r.meter_id,
+            Record::Freeze(r) => &r.meter_id,
+            Record::Event(r) => &r.meter_id,
+        }
+    }
+
+    /// Key within the meter.
+    pub fn key(&self) -> RecordKey {
+        match self {
+            Record::Load(r) => RecordKey::Load(r.ts),
+            Record::Freeze(r) => RecordKey::Freeze(r.date),
+            Record::Event(r) => RecordKey::Event(r.ts, r.code.clone()),
+        }
+    }
+}
+
+impl RecordKey {
+    /// Stable text form, used as a Redis hash field.
+    pub fn field(&self) -> String {
+        match self {
+            RecordKey::Load(ts) => ts.to_string(),
+            RecordKey::Freeze(d) => d.to_string(),
+            RecordKey::Event(ts, code) => format!("{ts}|{code}"),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Business time: instants are kept as UTC epoch milliseconds; days, months,
+//! valley hours and windows are reckoned in the business time zone
+//! (Asia/Shanghai by default), because that is where a "day" of a tariff is.
+//!
+//! Tables handed to themes carry *naive local* timestamps (the wall clock of
+//! the business zone), exactly as Arroyo wants its event time, so a
+//! `tumble(interval '1 day')` starts at local midnight on both engines.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type EpochMs = i64;
+/// Milliseconds since 1970-01-01T00:00 of the business wall clock.
+pub type LocalMs = i64;
+
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 60 * MINUTE_MS;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+#[derive(Debug, Clone, Copy)]
+pub struct BusinessClock {
+    tz: Tz,
+}
+
+impl Default for BusinessClock {
+    fn default() -> Self {
+        Self { tz: chrono_tz::Asia::Shanghai }
+    }
+}
+
+impl BusinessClock {
+    pub fn new(tz: Tz) -> Self {
+        Self { tz }
+    }
+
+    pub fn parse_tz(name: &str) -> Result<Self, String> {
+        name.parse::<Tz>()
+            .map(Self::new)
+            .map_err(|_| format!("unknown time zone {name:?}: use an IANA name such as Asia/Shanghai"))
+    }
+
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    pub fn to_local(&self, t: EpochMs) -> LocalMs {
+        match self.tz.timestamp_millis_opt(t).single() {
+            Some(dt) => dt.naive_local().and_utc().timestamp_millis(),
+            None => t,
+        }
+    }
+
+    /// Local wall-clock time back to an instant. Ambiguous or skipped local
+    /// times (only in zones with DST) take the earlier instant.
+    pub fn to_utc(&self, l: LocalMs) -> EpochMs {
+        let Some(naive) = DateTime::from_timestamp_millis(l).map(|d| d.naive_utc()) else {
+            return l;
+        };
+        match self.tz.from_local_datetime(&naive).earliest() {
+            Some(dt) => dt.timestamp_millis(),
+            None => l - self.offset_ms(l),
+        }
+    }
+
+    fn offset_ms(&self, t: EpochMs) -> i64 {
+        self.to_local(t) - t
+    }
+
+    pub fn local_date(&self, t: EpochMs) -> NaiveDate {
+        local_ms_to_date(self.to_local(t))
+    }
+
+    /// Start of a business day as an instant.
+    pub fn day_start(&self, d: NaiveDate) -> EpochMs {
+        self.to_utc(date_to_local_ms(d))
+    }
+
+    /// RFC 3339 with the business offset, e.g. `2026-11-03T14:00:00+08:00`.
+    pub fn format(&self, t: EpochMs) -> String {
+        match self.tz.timestamp_millis_opt(t).single() {
+            Some(dt) => {
+                let fixed: DateTime<FixedOffset> = dt.fixed_offset();
+                fixed.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+            }
+            None => t.to_string(),
+        }
+    }
+}
+
+pub fn date_to_local_ms(d: NaiveDate) -> LocalMs {
+    d.and_hms_opt(0, 0, 0)
+        .map(|n| n.and_utc().timestamp_millis())
+        .unwrap_or_default()
+}
+
+pub fn local_ms_to_date(l: LocalMs) -> NaiveDate {
+    DateTime::from_timestamp_millis(l.div_euclid(DAY_MS) * DAY_MS)
+        .map(|d| d.date_naive())
+        .unwrap_or_default()
+}
+
+pub fn local_ms_to_naive(l: LocalMs) -> Option<NaiveDateTime> {
+    DateTime::from_timestamp_millis(l).map(|d| d.naive_utc())
+}
+
+/// Parses a record timestamp: RFC 3339 with an offset, or integer epoch ms.
+pub fn parse_timestamp(text: &str) -> Result<EpochMs, String> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return t
+            .parse::<i64>()
+            .map_err(|_| format!("timestamp {t:?} is not an epoch-millisecond integer"));
+    }
+    DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&Utc).timestamp_millis())
+        .map_err(|_| {
+            format!("timestamp {t:?} is neither RFC 3339 with offset (2026-11-03T14:00:00+08:00) nor epoch milliseconds")
+        })
+}
+
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("date {text:?} is not of the form YYYY-MM-DD"))
+}
+
+/// Parses durations such as `1h`, `30m`, `90s`, `7d` or plain seconds.
+pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("duration {t:?} must look like 90s, 30m, 1h or 7d"))?;
+    let mult = match unit {
+        "" | "s" => 1000,
+        "ms" => 1,
+        "m" | "min" => MINUTE_MS,
+        "h" => HOUR_MS,
+        "d" => DAY_MS,
+        _ => return Err(format!("duration {t:?}: unknown unit {unit:?}; use ms, s, m, h or d")),
+    };
+    Ok(n.saturating_mul(mult))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shanghai_days_start_at_local_midnight() {
+        let c = BusinessClock::default();
+        let t = parse_timestamp("2026-11-03T00:00:00+08:00").unwrap();
+        assert_eq!(c.local_date(t).to_string(), "2026-11-03");
+        assert_eq!(c.local_date(t - 1).to_string(), "2026-11-02");
+        let d = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        assert_eq!(c.day_start(d), t);
+        assert_eq!(c.format(t), "2026-11-03T00:00:00+08:00");
+    }
+
+    #[test]
+    fn epoch_and_rfc3339_agree() {
+        let a = parse_timestamp("2026-11-03T14:00:00+08:00").unwrap();
+        let b = parse_timestamp("2026-11-03T06:00:00Z").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(parse_timestamp(&a.to_string()).unwrap(), a);
+        assert!(parse_timestamp("yesterday").is_err());
+        assert!(parse_timestamp("2026-11-03 14:00").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("1h").unwrap(), HOUR_MS);
+        assert_eq!(parse_duration_ms("15m").unwrap(), 15 * MINUTE_MS);
+        assert!(parse_duration_ms("1 fortnight").is_err());
+    }
+}

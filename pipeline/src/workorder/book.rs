@@ -1,0 +1,211 @@
+//! All work orders, the open-per-(theme, customer) index, and what changed
+//! since the last commit.
+
+use super::{HistoryEntry, HitRecord, Status, WorkOrder, RECENT_HITS_KEPT};
+use crate::engine::Hit;
+use crate::ids::CustomerId;
+use crate::time::EpochMs;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuppressedAlert {
+    pub theme: String,
+    pub customer_id: CustomerId,
+    pub window_start: EpochMs,
+    pub window_end: EpochMs,
+    pub whitelist_id: String,
+    pub detected_at: EpochMs,
+    pub evidence: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HitOutcome {
+    Created(String),
+    Added(String),
+    /// This window was already counted (a re-evaluation): nothing changes.
+    AlreadyCounted(String),
+    Suppressed(String),
+}
+
+#[derive(Debug, Default)]
+pub struct WorkOrderBook {
+    orders: BTreeMap<String, WorkOrder>,
+    open: HashMap<(String, CustomerId), String>,
+    next_seq: u64,
+    dirty: BTreeSet<String>,
+}
+
+impl WorkOrderBook {
+    pub fn restore(&mut self, wo: WorkOrder) {
+        if let Some(n) = wo.id.strip_prefix("WO").and_then(|n| n.parse::<u64>().ok()) {
+            self.next_seq = self.next_seq.max(n);
+        }
+        if wo.status.is_active() {
+            self.open.insert((wo.theme.clone(), wo.customer_id.clone()), wo.id.clone());
+        }
+        self.orders.insert(wo.id.clone(), wo);
+    }
+
+    pub fn get(&self, id: &str) -> Option<&WorkOrder> {
+        self.orders.get(id)
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &WorkOrder> {
+        self.orders.values()
+    }
+
+    /// Orders with id greater than `after`, in id order.
+    pub fn after<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = &'a WorkOrder> + 'a {
+        let lower = match after {
+            Some(a) => std::ops::Bound::Excluded(a.to_string()),
+            None => std::ops::Bound::Unbounded,
+        };
+        self.orders.range((lower, std::ops::Bound::Unbounded)).map(|(_, w)| w)
+    }
+
+    pub fn take_dirty(&mut self) -> Vec<WorkOrder> {
+        let ids = std::mem::take(&mut self.dirty);
+        ids.into_iter().filter_map(|id| self.orders.get(&id).cloned()).collect()
+    }
+
+    /// Applies a change to one order (an API action) and marks it dirty.
+    pub fn update<T>(&mut self, id: &str, f: impl FnOnce(&mut WorkOrder) -> T) -> Option<T> {
+        let wo = self.orders.get_mut(id)?;
+        let was_active = wo.status.is_active();
+        let out = f(wo);
+        if was_active && !wo.status.is_active() {
+            self.open.remove(&(wo.theme.clone(), wo.customer_id.clone()));
+        }
+        self.dirty.insert(id.to_string());
+        Some(out)
+    }
+
+    /// Records a hit that is not whitelisted: opens a work order or adds to
+    /// the open one. Idempotent per (theme, customer, window).
+    pub fn apply_hit(&mut self, hit: &Hit, org_code: &str, default_severity: &str, now: EpochMs) -> HitOutcome {
+        let key = (hit.theme.clone(), hit.customer_id.clone());
+        let record = HitRecord {
+            window_start: hit.window_start,
+            window_end: hit.window_end,
+            detected_at: now,
+            evidence: hit.evidence.clone(),
+        };
+        if let Some(id) = self.open.get(&key).cloned() {
+            let Some(wo) = self.orders.get_mut(&id) else {
+                self.open.remove(&key);
+                return self.apply_hit(hit, org_code, default_severity, now);
+            };
+            let counted = wo
+                .recent_hits
+                .iter()
+                .any(|h| h.window_start == hit.window_start && h.window_end == hit.window_end)
+                || (wo.first_window_start == hit.window_start && wo.first_window_end == hit.window_end);
+            if counted {
+                return HitOutcome::AlreadyCounted(id);
+            }
+            wo.hits += 1;
+            // An earlier hit that arrived later (sparse streams) still becomes the first window.
+            if hit.window_start < wo.first_window_start {
+                wo.first_window_start = hit.window_start;
+                wo.first_window_end = hit.window_end;
+            }
+            wo.last_window_end = wo.last_window_end.max(hit.window_end);
+            wo.updated_at = now;
+            if let Some(loss) = hit.estimated_loss_yuan {
+                wo.estimated_loss_yuan = Some(loss);
+            }
+            wo.recent_hits.push(record);
+            if wo.recent_hits.len() > RECENT_HITS_KEPT {
+                let excess = wo.recent_hits.len() - RECENT_HITS_KEPT;
+                wo.recent_hits.drain(..excess);
+            }
+            self.dirty.insert(id.clone());
+            return HitOutcome::Added(id);
+        }
+        self.next_seq += 1;
+        let id = format!("WO{:010}", self.next_seq);
+        let wo = WorkOrder {
+            id: id.clone(),
+            theme: hit.theme.clone(),
+            customer_id: hit.customer_id.clone(),
+            org_code: org_code.to_string(),
+            status: Status::Open,
+            severity: hit.severity.clone().unwrap_or_else(|| default_severity.to_string()),
+            first_window_start: hit.window_start,
+            first_window_end: hit.window_end,
+            last_window_end: hit.window_end,
+            hits: 1,
+            created_at: now,
+            updated_at: now,
+            evidence: hit.evidence.clone(),
+            estimated_loss_yuan: hit.estimated_loss_yuan,
+            assigned_org: None,
+            feedback: None,
+            returns: 0,
+            escalation: 0,
+            recent_hits: vec![record],
+            history: vec![HistoryEntry {
+                at: now,
+                action: "create".into(),
+                from: Status::Open,
+                to: Status::Open,
+                actor: Some("jicha".into()),
+                detail: serde_json::Value::Null,
+            }],
+        };
+        self.open.insert(key, id.clone());
+        self.orders.insert(id.clone(), wo);
+        self.dirty.insert(id.clone());
+        HitOutcome::Created(id)
+    }
+
+    /// Counts of orders by (status, theme), for the gauge.
+    pub fn counts(&self) -> BTreeMap<(Status, String), u64> {
+        let mut m = BTreeMap::new();
+        for w in self.orders.values() {
+            *m.entry((w.status, w.theme.clone())).or_insert(0) += 1;
+        }
+        m
+    }
+
+    pub fn len(&self) -> usize {
+        self.orders.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.orders.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(cust: &str, start: i64) -> Hit {
+        Hit {
+            theme: "over_capacity".into(),
+            customer_id: CustomerId::new(cust),
+            window_start: start,
+            window_end: start + 10,
+            severity: None,
+            estimated_loss_yuan: None,
+            evidence: serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn one_open_order_per_theme_and_customer() {
+        let mut b = WorkOrderBook::default();
+        let HitOutcome::Created(id) = b.apply_hit(&hit("C1", 100), "41/1/2", "high", 0) else { panic!() };
+        assert_eq!(b.apply_hit(&hit("C1", 200), "41/1/2", "high", 0), HitOutcome::Added(id.clone()));
+        assert_eq!(b.apply_hit(&hit("C1", 200), "41/1/2", "high", 0), HitOutcome::AlreadyCounted(id.clone()));
+        assert_eq!(b.apply_hit(&hit("C1", 50), "41/1/2", "high", 0), HitOutcome::Added(id.clone()));
+        let wo = b.get(&id).unwrap();
+        assert_eq!((wo.hits, wo.first_window_start, wo.last_window_end), (3, 50, 210));
+        assert!(matches!(b.apply_hit(&hit("C2", 100), "41/1/2", "high", 0), HitOutcome::Created(_)));
+        b.update(&id, |w| w.status = Status::Archived);
+        assert!(matches!(b.apply_hit(&hit("C1", 300), "41/1/2", "high", 0), HitOutcome::Created(_)));
+        assert_eq!(b.len(), 3);
+    }
+}

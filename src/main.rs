@@ -1,0 +1,186 @@
+//! `jicha`: the command line. Errors end here as one line on stderr and a
+//! non-zero exit; everything below returns them.
+
+mod api;
+mod config;
+mod demo;
+mod themes;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use config::FileConfig;
+use jicha_connectors::{mqtt, redis_state::RedisBackend};
+use jicha_pipeline::archive::Archive;
+use jicha_pipeline::Monitor;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(name = "jicha", version, about = "Real-time audit monitor for electricity marketing (营销稽查监控)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run against an external MQTT broker and Redis.
+    Run(RunArgs),
+    /// Everything in one process: embedded broker, in-memory state, simulator, API.
+    Demo {
+        #[arg(long, env = "JICHA_HTTP", default_value = "127.0.0.1:8080")]
+        http: String,
+        /// Simulated customers.
+        #[arg(long, default_value_t = 200)]
+        customers: usize,
+    },
+    /// Publish simulated meter data to a broker (and write its archive).
+    Simulate {
+        #[arg(long, env = "JICHA_MQTT")]
+        mqtt: String,
+        #[arg(long, default_value_t = 200)]
+        customers: usize,
+        /// Days of data; 0 runs until stopped.
+        #[arg(long, default_value_t = 10)]
+        days: u32,
+        /// 15-minute points per second across the fleet.
+        #[arg(long, default_value_t = 40.0)]
+        points_per_second: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where to write the simulated fleet's archive (JSON).
+        #[arg(long)]
+        archive_out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(long, env = "JICHA_CONFIG")]
+    config: Option<PathBuf>,
+    #[arg(long, env = "JICHA_MQTT")]
+    mqtt: Option<String>,
+    #[arg(long, env = "JICHA_REDIS")]
+    redis: Option<String>,
+    #[arg(long, env = "JICHA_HTTP")]
+    http: Option<String>,
+    #[arg(long, env = "JICHA_ARCHIVE")]
+    archive: Option<PathBuf>,
+    #[arg(long, env = "JICHA_THEMES")]
+    themes: Option<PathBuf>,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("JICHA_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Run(a) => run(a).await,
+            Cmd::Demo { http, customers } => demo::run(&http, customers).await,
+            Cmd::Simulate { mqtt, customers, days, points_per_second, seed, archive_out } => {
+                demo::simulate(&mqtt, customers, days, points_per_second, seed, archive_out).await
+            }
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+pub fn load_archive(path: &std::path::Path) -> Result<Vec<jicha_pipeline::archive::Customer>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read archive file {}; check --archive", path.display()))?;
+    Archive::parse_document(&text).with_context(|| format!("archive file {}", path.display()))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// Serves the API until `shutdown` flips.
+pub async fn serve(m: Arc<Monitor>, addr: &str, mut shutdown: watch::Receiver<bool>) -> Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}; check --http (is the port taken?)"))?;
+    let app = api::router(m);
+    Ok(tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    }))
+}
+
+/// Escalates overdue work orders once a minute.
+pub fn spawn_escalation(m: Arc<Monitor>, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {
+                    if let Err(e) = m.escalate_overdue().await {
+                        tracing::warn!(error = %e, "escalation pass failed");
+                    }
+                }
+            }
+        }
+    });
+}
+
+async fn run(a: RunArgs) -> Result<()> {
+    let file = match &a.config {
+        Some(p) => FileConfig::read(p)?,
+        None => FileConfig::default(),
+    };
+    let mqtt_url = a.mqtt.or(file.mqtt.clone()).unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
+    let redis_url = a.redis.or(file.redis.clone()).unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
+    let http = a.http.or(file.http.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let themes = match a.themes.or(file.themes.clone()) {
+        Some(dir) => themes::from_dir(&dir)?,
+        None => themes::builtin(),
+    };
+    let archive = a.archive.or(file.archive.clone()).map(|p| load_archive(&p)).transpose()?;
+    let config = file.monitor_config()?;
+    let backend = RedisBackend::connect(&redis_url, file.redis_prefix.as_deref().unwrap_or("jicha:")).await?;
+    let monitor = Monitor::open(config, Arc::new(backend), themes, archive).await.context("starting the monitor")?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server = serve(monitor.clone(), &http, stop_rx.clone()).await?;
+    let settings = mqtt::SourceSettings {
+        url: mqtt_url,
+        client_id: file.client_id.clone().unwrap_or_else(|| "jicha".into()),
+        ..Default::default()
+    };
+    let source = mqtt::start(monitor.clone(), settings, stop_rx.clone()).await?;
+    spawn_escalation(monitor.clone(), stop_rx.clone());
+    tracing::info!(%http, "jicha is running");
+    shutdown_signal().await;
+    tracing::info!("shutting down: input stops, the last batch is committed");
+    let _ = stop_tx.send(true);
+    let _ = source.await;
+    let _ = server.await;
+    monitor.retry_flush().await.context("final commit")?;
+    Ok(())
+}

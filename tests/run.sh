@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command (README): unit and integration tests against the release
+# build, the Arroyo UDF crate check, and the sample acceptance run.
+# Tests that need Mosquitto or Redis start their own on free ports; this
+# script only makes sure the programs are installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing ${need_apt[*]} (needed by the integration tests)"
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"; }; then
+    echo "error: could not install ${need_apt[*]}; install them and run again" >&2
+    exit 1
+  fi
+fi
+export PATH="$PATH:/usr/sbin"
+
+echo "== cargo test (release: the binary and the tests share one build)"
+cargo test --release --workspace --locked
+
+echo "== arroyo-udfs: cargo check (own lockfile, outside the workspace)"
+(cd arroyo-udfs && cargo check --locked && cargo test --locked)
+
+echo "== acceptance: shared sample against real Mosquitto and Redis"
+if [ -f ../shared/acceptance/run.py ]; then
+  python3 -c 'import paho.mqtt' 2>/dev/null || pip install -q paho-mqtt
+  python3 ../shared/acceptance/run.py --bin target/release/jicha --data ../shared/samples/small
+else
+  echo "error: ../shared/acceptance/run.py not found (the shared/ folder must sit beside the checkout)" >&2
+  exit 1
+fi
