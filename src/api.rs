@@ -66,7 +66,8 @@ impl IntoResponse for ApiError {
 type ApiResult = Result<Response, ApiError>;
 
 fn text(body: &Bytes) -> Result<&str, ApiError> {
-    std::str::from_utf8(body).map_err(|e| ApiError(MonitorError::BadRequest(format!("body is not UTF-8: {e}"))))
+    std::str::from_utf8(body)
+        .map_err(|e| ApiError(MonitorError::BadRequest(format!("body is not UTF-8: {e}"))))
 }
 
 async fn wallboard() -> Html<&'static str> {
@@ -76,12 +77,20 @@ async fn wallboard() -> Html<&'static str> {
 async fn healthz(State(m): App) -> Response {
     match m.degraded() {
         None => (StatusCode::OK, Json(json!({"status": "ok"}))).into_response(),
-        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "degraded", "reason": why}))).into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "degraded", "reason": why})),
+        )
+            .into_response(),
     }
 }
 
 async fn metrics(State(m): App) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        m.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn post_archive(State(m): App, body: Bytes) -> ApiResult {
@@ -134,9 +143,11 @@ fn theme_source(body: &Bytes) -> Result<String, ApiError> {
         struct B {
             sql: String,
         }
-        return serde_json::from_str::<B>(t)
-            .map(|b| b.sql)
-            .map_err(|e| ApiError(MonitorError::BadRequest(format!("expected {{\"sql\": \"…\"}} or the SQL file itself: {e}"))));
+        return serde_json::from_str::<B>(t).map(|b| b.sql).map_err(|e| {
+            ApiError(MonitorError::BadRequest(format!(
+                "expected {{\"sql\": \"…\"}} or the SQL file itself: {e}"
+            )))
+        });
     }
     Ok(t.to_string())
 }
@@ -172,7 +183,13 @@ struct DeadLetterQuery {
 }
 
 async fn dead_letters(State(m): App, Query(q): Query<DeadLetterQuery>) -> ApiResult {
-    let items = m.dead_letters(q.stream.as_deref(), q.reason.as_deref(), q.limit.unwrap_or(100).min(10_000)).await;
+    let items = m
+        .dead_letters(
+            q.stream.as_deref(),
+            q.reason.as_deref(),
+            q.limit.unwrap_or(100).min(10_000),
+        )
+        .await;
     Ok(Json(json!({"items": items})).into_response())
 }
 
@@ -182,7 +199,10 @@ struct LimitQuery {
 }
 
 async fn suppressed(State(m): App, Query(q): Query<LimitQuery>) -> ApiResult {
-    Ok(Json(json!({"items": m.suppressed(q.limit.unwrap_or(100).min(10_000)).await})).into_response())
+    Ok(
+        Json(json!({"items": m.suppressed(q.limit.unwrap_or(100).min(10_000)).await}))
+            .into_response(),
+    )
 }
 
 async fn watermarks(State(m): App) -> ApiResult {

@@ -43,8 +43,11 @@ pub struct StreamConfig {
 
 impl FileConfig {
     pub fn read(path: &Path) -> Result<FileConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}; check --config", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!("cannot read config file {}; check --config", path.display())
+        })?;
+        toml::from_str(&text)
+            .with_context(|| format!("config file {} is not valid", path.display()))
     }
 
     pub fn monitor_config(&self) -> Result<MonitorConfig> {
@@ -56,10 +59,14 @@ impl FileConfig {
             c.max_payload_bytes = n;
         }
         if let Some(d) = &self.escalate_after {
-            c.escalate_after_ms = parse_duration_ms(d).map_err(anyhow::Error::msg).context("escalate_after")?;
+            c.escalate_after_ms = parse_duration_ms(d)
+                .map_err(anyhow::Error::msg)
+                .context("escalate_after")?;
         }
         if let Some(d) = &self.eval_timeout {
-            let ms = parse_duration_ms(d).map_err(anyhow::Error::msg).context("eval_timeout")?;
+            let ms = parse_duration_ms(d)
+                .map_err(anyhow::Error::msg)
+                .context("eval_timeout")?;
             c.engine.eval_timeout = std::time::Duration::from_millis(ms.max(1) as u64);
         }
         for (name, s) in &self.streams {
@@ -67,13 +74,17 @@ impl FileConfig {
                 bail!("[streams.{name}]: unknown stream; use load, freeze or event");
             };
             if let Some(d) = &s.out_of_orderness {
-                let ms = parse_duration_ms(d).map_err(anyhow::Error::msg).with_context(|| format!("[streams.{name}] out_of_orderness"))?;
+                let ms = parse_duration_ms(d)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("[streams.{name}] out_of_orderness"))?;
                 c.out_of_orderness.insert(stream, ms);
             }
             if let Some(f) = &s.follows {
                 let leader = match f.as_str() {
                     "none" | "" => None,
-                    other => Some(Stream::parse(other).with_context(|| format!("[streams.{name}] follows: unknown stream {other:?}"))?),
+                    other => Some(Stream::parse(other).with_context(|| {
+                        format!("[streams.{name}] follows: unknown stream {other:?}")
+                    })?),
                 };
                 c.follows.insert(stream, leader);
             }

@@ -17,7 +17,11 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 #[derive(Parser)]
-#[command(name = "jicha", version, about = "Real-time audit monitor for electricity marketing (营销稽查监控)")]
+#[command(
+    name = "jicha",
+    version,
+    about = "Real-time audit monitor for electricity marketing (营销稽查监控)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -73,11 +77,17 @@ struct RunArgs {
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("JICHA_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JICHA_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -88,9 +98,14 @@ fn main() {
         match cli.cmd {
             Cmd::Run(a) => run(a).await,
             Cmd::Demo { http, customers } => demo::run(&http, customers).await,
-            Cmd::Simulate { mqtt, customers, days, points_per_second, seed, archive_out } => {
-                demo::simulate(&mqtt, customers, days, points_per_second, seed, archive_out).await
-            }
+            Cmd::Simulate {
+                mqtt,
+                customers,
+                days,
+                points_per_second,
+                seed,
+                archive_out,
+            } => demo::simulate(&mqtt, customers, days, points_per_second, seed, archive_out).await,
         }
     });
     if let Err(e) = result {
@@ -100,7 +115,12 @@ fn main() {
 }
 
 pub fn load_archive(path: &std::path::Path) -> Result<Vec<jicha_pipeline::archive::Customer>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read archive file {}; check --archive", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read archive file {}; check --archive",
+            path.display()
+        )
+    })?;
     Archive::parse_document(&text).with_context(|| format!("archive file {}", path.display()))
 }
 
@@ -121,14 +141,23 @@ pub async fn shutdown_signal() {
 }
 
 /// Serves the API until `shutdown` flips.
-pub async fn serve(m: Arc<Monitor>, addr: &str, mut shutdown: watch::Receiver<bool>) -> Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}; check --http (is the port taken?)"))?;
+pub async fn serve(
+    m: Arc<Monitor>,
+    addr: &str,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}; check --http (is the port taken?)"))?;
     let app = api::router(m);
     Ok(tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown.changed().await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     }))
@@ -155,17 +184,33 @@ async fn run(a: RunArgs) -> Result<()> {
         Some(p) => FileConfig::read(p)?,
         None => FileConfig::default(),
     };
-    let mqtt_url = a.mqtt.or(file.mqtt.clone()).unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
-    let redis_url = a.redis.or(file.redis.clone()).unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
-    let http = a.http.or(file.http.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let mqtt_url = a
+        .mqtt
+        .or(file.mqtt.clone())
+        .unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
+    let redis_url = a
+        .redis
+        .or(file.redis.clone())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
+    let http = a
+        .http
+        .or(file.http.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
     let themes = match a.themes.or(file.themes.clone()) {
         Some(dir) => themes::from_dir(&dir)?,
         None => themes::builtin(),
     };
-    let archive = a.archive.or(file.archive.clone()).map(|p| load_archive(&p)).transpose()?;
+    let archive = a
+        .archive
+        .or(file.archive.clone())
+        .map(|p| load_archive(&p))
+        .transpose()?;
     let config = file.monitor_config()?;
-    let backend = RedisBackend::connect(&redis_url, file.redis_prefix.as_deref().unwrap_or("jicha:")).await?;
-    let monitor = Monitor::open(config, Arc::new(backend), themes, archive).await.context("starting the monitor")?;
+    let backend =
+        RedisBackend::connect(&redis_url, file.redis_prefix.as_deref().unwrap_or("jicha:")).await?;
+    let monitor = Monitor::open(config, Arc::new(backend), themes, archive)
+        .await
+        .context("starting the monitor")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = serve(monitor.clone(), &http, stop_rx.clone()).await?;
     let settings = mqtt::SourceSettings {

@@ -16,7 +16,13 @@ pub fn start(addr: SocketAddr) -> Result<()> {
         external_auth: None,
         dynamic_filters: true,
     };
-    let server = ServerSettings { name: "v4-1".into(), listen: addr, tls: None, next_connection_delay_ms: 1, connections };
+    let server = ServerSettings {
+        name: "v4-1".into(),
+        listen: addr,
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections,
+    };
     let router = RouterConfig {
         max_connections: 100,
         max_outgoing_packet_count: 500,

@@ -7,3 +7,4 @@
 pub mod broker;
 pub mod mqtt;
 pub mod redis_state;
+pub mod simulator;

@@ -36,7 +36,11 @@ impl BrokerUrl {
             None => (None, rest),
         };
         let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse::<u16>().map_err(|_| anyhow!("MQTT URL {url:?}: port {p:?} is not a number"))?),
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse::<u16>()
+                    .map_err(|_| anyhow!("MQTT URL {url:?}: port {p:?} is not a number"))?,
+            ),
             None => (hostport.to_string(), if tls { 8883 } else { 1883 }),
         };
         if host.is_empty() {
@@ -46,7 +50,13 @@ impl BrokerUrl {
             Some((u, p)) => (Some(u.to_string()), Some(p.to_string())),
             None => (None, None),
         };
-        Ok(BrokerUrl { host, port, tls, username, password })
+        Ok(BrokerUrl {
+            host,
+            port,
+            tls,
+            username,
+            password,
+        })
     }
 
     pub fn options(&self, client_id: &str, clean_session: bool) -> MqttOptions {
@@ -80,18 +90,34 @@ pub struct SourceSettings {
 
 impl Default for SourceSettings {
     fn default() -> Self {
-        Self { url: "mqtt://127.0.0.1:1883".into(), client_id: "jicha".into(), batch_messages: 1000, batch_wait: Duration::from_millis(50) }
+        Self {
+            url: "mqtt://127.0.0.1:1883".into(),
+            client_id: "jicha".into(),
+            batch_messages: 1000,
+            batch_wait: Duration::from_millis(50),
+        }
     }
 }
 
 /// Connects and subscribes; fails with one clear error when the broker is
 /// unreachable. Returns the running source; it ends when `shutdown` flips.
-pub async fn start(monitor: Arc<Monitor>, s: SourceSettings, shutdown: watch::Receiver<bool>) -> Result<tokio::task::JoinHandle<()>> {
+pub async fn start(
+    monitor: Arc<Monitor>,
+    s: SourceSettings,
+    shutdown: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
     let url = BrokerUrl::parse(&s.url)?;
     let mut opts = url.options(&s.client_id, false);
     opts.set_manual_acks(true);
     opts.set_inflight(100);
-    let (client, mut eventloop) = AsyncClient::new(opts, 1000);
+    // Acks go through the client's request channel, drained only while the
+    // poller polls. The poller stops polling while the batch channel is full,
+    // so the request channel must hold an ack for every message that can be
+    // outstanding (batch channel + the batch in hand), or the two would wait
+    // on each other.
+    let channel = 4 * s.batch_messages.max(1);
+    let (client, mut eventloop) =
+        AsyncClient::new(opts, 2 * (channel + s.batch_messages.max(1)) + 16);
     // First contact: a refused or silent broker is a start-up error.
     let connack = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
@@ -105,13 +131,19 @@ pub async fn start(monitor: Arc<Monitor>, s: SourceSettings, shutdown: watch::Re
     .await;
     match connack {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => bail!("cannot connect to the MQTT broker at {}: {e}; check --mqtt and that the broker runs", s.url),
-        Err(_) => bail!("the MQTT broker at {} did not answer within 10 s; check --mqtt", s.url),
+        Ok(Err(e)) => bail!(
+            "cannot connect to the MQTT broker at {}: {e}; check --mqtt and that the broker runs",
+            s.url
+        ),
+        Err(_) => bail!(
+            "the MQTT broker at {} did not answer within 10 s; check --mqtt",
+            s.url
+        ),
     }
     subscribe(&client).await?;
     // Bounded: when the monitor is slow, the event loop stops polling, the
     // broker stops sending past its in-flight window, memory stays flat.
-    let (tx, rx) = mpsc::channel::<Publish>(4 * s.batch_messages.max(1));
+    let (tx, rx) = mpsc::channel::<Publish>(channel);
     let poll_client = client.clone();
     let mut poll_shutdown = shutdown.clone();
     let poller = tokio::spawn(async move {
@@ -168,7 +200,12 @@ async fn subscribe(client: &AsyncClient) -> Result<()> {
     Ok(())
 }
 
-async fn batch_loop(monitor: Arc<Monitor>, client: AsyncClient, mut rx: mpsc::Receiver<Publish>, s: SourceSettings) {
+async fn batch_loop(
+    monitor: Arc<Monitor>,
+    client: AsyncClient,
+    mut rx: mpsc::Receiver<Publish>,
+    s: SourceSettings,
+) {
     let mut batch: Vec<Publish> = Vec::with_capacity(s.batch_messages);
     loop {
         let Some(first) = rx.recv().await else { break };
@@ -180,7 +217,10 @@ async fn batch_loop(monitor: Arc<Monitor>, client: AsyncClient, mut rx: mpsc::Re
                 _ => break,
             }
         }
-        let msgs: Vec<(String, Vec<u8>)> = batch.iter().map(|p| (p.topic.clone(), p.payload.to_vec())).collect();
+        let msgs: Vec<(String, Vec<u8>)> = batch
+            .iter()
+            .map(|p| (p.topic.clone(), p.payload.to_vec()))
+            .collect();
         let mut delay = Duration::from_millis(200);
         let mut result = monitor.ingest(&msgs).await.map(|_| ());
         // The backend is down: keep the batch unacknowledged and retry the
@@ -208,7 +248,10 @@ mod tests {
         let u = BrokerUrl::parse("mqtt://127.0.0.1:1884").unwrap();
         assert_eq!((u.host.as_str(), u.port, u.tls), ("127.0.0.1", 1884, false));
         let u = BrokerUrl::parse("mqtts://user:pw@broker.example").unwrap();
-        assert_eq!((u.port, u.tls, u.username.as_deref()), (8883, true, Some("user")));
+        assert_eq!(
+            (u.port, u.tls, u.username.as_deref()),
+            (8883, true, Some("user"))
+        );
         assert!(BrokerUrl::parse("http://x").is_err());
         assert!(BrokerUrl::parse("mqtt://x:notaport").is_err());
     }

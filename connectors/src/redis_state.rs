@@ -7,7 +7,10 @@ use futures::future::BoxFuture;
 use jicha_pipeline::archive::Customer;
 use jicha_pipeline::billing::BillingPeriod;
 use jicha_pipeline::records::{Record, Stream};
-use jicha_pipeline::state::{Commit, DeadLetter, Snapshot, StateBackend, StateError, StoredTheme, KEEP_DEAD_LETTERS, KEEP_SUPPRESSED};
+use jicha_pipeline::state::{
+    Commit, DeadLetter, Snapshot, StateBackend, StateError, StoredTheme, KEEP_DEAD_LETTERS,
+    KEEP_SUPPRESSED,
+};
 use jicha_pipeline::store::StoreChange;
 use jicha_pipeline::whitelist::WhitelistEntry;
 use jicha_pipeline::workorder::{SuppressedAlert, WorkOrder};
@@ -28,17 +31,29 @@ fn err(what: &str) -> impl Fn(redis::RedisError) -> StateError + '_ {
 impl RedisBackend {
     /// Connects and checks the server answers; fails with one clear error.
     pub async fn connect(url: &str, prefix: &str) -> Result<RedisBackend> {
-        let client = redis::Client::open(url).with_context(|| format!("invalid Redis URL {url:?}; use redis://host:port/db"))?;
+        let client = redis::Client::open(url)
+            .with_context(|| format!("invalid Redis URL {url:?}; use redis://host:port/db"))?;
         let cfg = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(5))
             .set_response_timeout(Duration::from_secs(30))
             .set_number_of_retries(2);
-        let mut conn = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new_with_config(client, cfg))
+        let mut conn = tokio::time::timeout(
+            Duration::from_secs(10),
+            ConnectionManager::new_with_config(client, cfg),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis at {url} did not answer within 10 s; check --redis"))?
+        .with_context(|| {
+            format!("cannot connect to Redis at {url}; check --redis and that redis-server runs")
+        })?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
             .await
-            .map_err(|_| anyhow::anyhow!("Redis at {url} did not answer within 10 s; check --redis"))?
-            .with_context(|| format!("cannot connect to Redis at {url}; check --redis and that redis-server runs"))?;
-        let _: String = redis::cmd("PING").query_async(&mut conn).await.with_context(|| format!("Redis at {url} does not answer PING"))?;
-        Ok(RedisBackend { conn, prefix: prefix.to_string() })
+            .with_context(|| format!("Redis at {url} does not answer PING"))?;
+        Ok(RedisBackend {
+            conn,
+            prefix: prefix.to_string(),
+        })
     }
 
     fn key(&self, name: &str) -> String {
@@ -52,13 +67,21 @@ impl RedisBackend {
     async fn hvals<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, StateError> {
         let mut c = self.conn.clone();
         let vals: Vec<String> = c.hvals(self.key(name)).await.map_err(err(name))?;
-        vals.iter().map(|v| serde_json::from_str(v).map_err(|e| StateError(format!("{name}: stored value unreadable: {e}")))).collect()
+        vals.iter()
+            .map(|v| {
+                serde_json::from_str(v)
+                    .map_err(|e| StateError(format!("{name}: stored value unreadable: {e}")))
+            })
+            .collect()
     }
 
     async fn list<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, StateError> {
         let mut c = self.conn.clone();
         let vals: Vec<String> = c.lrange(self.key(name), 0, -1).await.map_err(err(name))?;
-        Ok(vals.iter().filter_map(|v| serde_json::from_str(v).ok()).collect())
+        Ok(vals
+            .iter()
+            .filter_map(|v| serde_json::from_str(v).ok())
+            .collect())
     }
 
     async fn load_records(&self) -> Result<Vec<Record>, StateError> {
@@ -66,9 +89,10 @@ impl RedisBackend {
         let pattern = format!("{}rec:*", self.prefix);
         let mut keys: Vec<String> = Vec::new();
         {
-            let mut iter: redis::AsyncIter<String> = c.scan_match(&pattern).await.map_err(err("scan"))?;
+            let mut iter: redis::AsyncIter<String> =
+                c.scan_match(&pattern).await.map_err(err("scan"))?;
             while let Some(k) = futures::StreamExt::next(&mut iter).await {
-                keys.push(k.map_err(err("scan"))?);
+                keys.push(k);
             }
         }
         let mut out = Vec::new();
@@ -103,10 +127,16 @@ impl StateBackend for RedisBackend {
         Box::pin(async move {
             let mut c = self.conn.clone();
             let wm: Vec<(String, i64)> = c.hgetall(self.key("wm")).await.map_err(err("wm"))?;
-            let progress: Vec<(String, i64)> = c.hgetall(self.key("progress")).await.map_err(err("progress"))?;
+            let progress: Vec<(String, i64)> = c
+                .hgetall(self.key("progress"))
+                .await
+                .map_err(err("progress"))?;
             Ok(Snapshot {
                 records: self.load_records().await?,
-                watermarks: wm.into_iter().filter_map(|(s, t)| Stream::parse(&s).map(|s| (s, t))).collect(),
+                watermarks: wm
+                    .into_iter()
+                    .filter_map(|(s, t)| Stream::parse(&s).map(|s| (s, t)))
+                    .collect(),
                 progress: progress.into_iter().collect(),
                 workorders: self.hvals::<WorkOrder>("wo").await?,
                 suppressed: self.list::<SuppressedAlert>("suppressed").await?,
@@ -126,7 +156,12 @@ impl StateBackend for RedisBackend {
             for ch in &c.records {
                 match ch {
                     StoreChange::Put(r) => {
-                        p.hset(self.rec_key(r.stream(), r.meter_id().as_str()), r.key().field(), json(r)?).ignore();
+                        p.hset(
+                            self.rec_key(r.stream(), r.meter_id().as_str()),
+                            r.key().field(),
+                            json(r)?,
+                        )
+                        .ignore();
                     }
                     StoreChange::Delete(s, m, k) => {
                         p.hdel(self.rec_key(*s, m.as_str()), k.field()).ignore();
@@ -145,12 +180,15 @@ impl StateBackend for RedisBackend {
             if !c.suppressed.is_empty() {
                 let vals: Vec<String> = c.suppressed.iter().map(json).collect::<Result<_, _>>()?;
                 p.rpush(self.key("suppressed"), vals).ignore();
-                p.ltrim(self.key("suppressed"), -(KEEP_SUPPRESSED as isize), -1).ignore();
+                p.ltrim(self.key("suppressed"), -(KEEP_SUPPRESSED as isize), -1)
+                    .ignore();
             }
             if !c.dead_letters.is_empty() {
-                let vals: Vec<String> = c.dead_letters.iter().map(json).collect::<Result<_, _>>()?;
+                let vals: Vec<String> =
+                    c.dead_letters.iter().map(json).collect::<Result<_, _>>()?;
                 p.rpush(self.key("deadletters"), vals).ignore();
-                p.ltrim(self.key("deadletters"), -(KEEP_DEAD_LETTERS as isize), -1).ignore();
+                p.ltrim(self.key("deadletters"), -(KEEP_DEAD_LETTERS as isize), -1)
+                    .ignore();
             }
             for (id, e) in &c.whitelist {
                 match e {

@@ -103,6 +103,11 @@ pub fn archive(opts: &SimOptions) -> serde_json::Value {
 
 /// The anomalies this run plants (those that fit in `opts.days` and in
 /// `opts.customers`): each must become a work order of its theme.
+///
+/// Event-time note: a daily theme's window `[D, D+1)` closes only when later
+/// data moves the freeze watermark past D+1 (the next day's freezes), so a
+/// finite run meant to show every planted work order should publish a day
+/// beyond the last planted day: `days >= 9` shows all seven.
 pub fn planted(opts: &SimOptions) -> Vec<Planted> {
     within(plan::anomalies(&fleet::build(opts)), opts.days)
 }
@@ -115,7 +120,11 @@ pub fn near_misses(opts: &SimOptions) -> Vec<Planted> {
 }
 
 fn within(plants: Vec<plan::Plant>, days: u32) -> Vec<Planted> {
-    plants.into_iter().filter(|p| days == 0 || p.day < days).map(|p| p.planted).collect()
+    plants
+        .into_iter()
+        .filter(|p| days == 0 || p.day < days)
+        .map(|p| p.planted)
+        .collect()
 }
 
 /// Publish the stream to the MQTT broker at `mqtt_url` (`mqtt://host:port`)
@@ -130,14 +139,21 @@ pub async fn publish(
     let fleet = fleet::build(opts);
     let mut link = Link::connect(&opts.client_id, &host, port, mqtt_url).await?;
     tokio::pin!(stop);
-    let mut stop = Stop { fut: stop.as_mut(), fired: false };
+    let mut stop = Stop {
+        fut: stop.as_mut(),
+        fired: false,
+    };
     let mut report = SimReport::default();
     let streamed = stream(&fleet, opts, &mut link, &mut stop, &mut report).await;
     let closed = link.close().await;
     streamed?;
     closed?;
     let done = report.days;
-    report.planted = plan::anomalies(&fleet).into_iter().filter(|p| p.day < done).map(|p| p.planted).collect();
+    report.planted = plan::anomalies(&fleet)
+        .into_iter()
+        .filter(|p| p.day < done)
+        .map(|p| p.planted)
+        .collect();
     Ok(report)
 }
 
@@ -158,6 +174,13 @@ async fn stream<F: Future<Output = ()>>(
     }
     let mut day: u32 = 0;
     while opts.days == 0 || day < opts.days {
+        if opts
+            .start_date
+            .checked_add_days(chrono::Days::new(u64::from(day) + 1))
+            .is_none()
+        {
+            break; // past the end of the calendar chrono can represent
+        }
         let data = gen.next_day();
         for slot in 0..SLOTS {
             let step = u64::from(day) * SLOTS as u64 + slot as u64;
@@ -236,12 +259,19 @@ impl Pacer {
         // Slower than one step per 1000 s is not a demo; clamping keeps the
         // deadline arithmetic far from overflow.
         let seconds_per_step = paced.then(|| 1.0 / points_per_second.max(1e-3));
-        Pacer { start: Instant::now(), seconds_per_step }
+        Pacer {
+            start: Instant::now(),
+            seconds_per_step,
+        }
     }
 
     async fn wait(&self, step: u64) {
-        let Some(s) = self.seconds_per_step else { return };
-        let due = StdDuration::try_from_secs_f64(s * step as f64).ok().and_then(|d| self.start.checked_add(d));
+        let Some(s) = self.seconds_per_step else {
+            return;
+        };
+        let due = StdDuration::try_from_secs_f64(s * step as f64)
+            .ok()
+            .and_then(|d| self.start.checked_add(d));
         match due {
             Some(at) => tokio::time::sleep_until(at).await,
             None => std::future::pending::<()>().await,
@@ -264,7 +294,9 @@ fn parse_mqtt_url(url: &str) -> anyhow::Result<(String, u16)> {
     let (host, port) = match rest.strip_prefix('[') {
         // IPv6 literal: [::1]:1883
         Some(v6) => {
-            let (h, after) = v6.split_once(']').with_context(|| format!("unclosed '[' in MQTT URL {url:?}"))?;
+            let (h, after) = v6
+                .split_once(']')
+                .with_context(|| format!("unclosed '[' in MQTT URL {url:?}"))?;
             (h, after.strip_prefix(':'))
         }
         None => match rest.rsplit_once(':') {
@@ -276,7 +308,9 @@ fn parse_mqtt_url(url: &str) -> anyhow::Result<(String, u16)> {
         bail!("MQTT URL has no host: {url:?}");
     }
     let port = match port {
-        Some(p) => p.parse::<u16>().with_context(|| format!("bad port {p:?} in MQTT URL {url:?}"))?,
+        Some(p) => p
+            .parse::<u16>()
+            .with_context(|| format!("bad port {p:?} in MQTT URL {url:?}"))?,
         None => 1883,
     };
     Ok((host.to_owned(), port))
@@ -318,9 +352,12 @@ impl Link {
         let acks = Arc::new(AtomicU64::new(0));
         let (tx, mut rx) = watch::channel(LinkState::Connecting);
         let task = tokio::spawn(drive(eventloop, Arc::clone(&acks), tx));
-        let outcome = tokio::time::timeout(CONNECT_TIMEOUT, rx.wait_for(|s| !matches!(s, LinkState::Connecting)))
-            .await
-            .map(|r| r.map(|state| state.clone()));
+        let outcome = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            rx.wait_for(|s| !matches!(s, LinkState::Connecting)),
+        )
+        .await
+        .map(|r| r.map(|state| state.clone()));
         let failure = match outcome {
             Ok(Ok(LinkState::Up)) => None,
             Ok(Ok(LinkState::Failed(e))) => Some(e),
@@ -331,11 +368,21 @@ impl Link {
             task.abort();
             bail!("cannot connect to the MQTT broker at {url}: {why}; start the broker or fix the URL");
         }
-        Ok(Link { client, acks, sent: 0, state: rx, task, url: url.to_owned() })
+        Ok(Link {
+            client,
+            acks,
+            sent: 0,
+            state: rx,
+            task,
+            url: url.to_owned(),
+        })
     }
 
     async fn send(&mut self, msg: Message) -> anyhow::Result<()> {
-        let sent = self.client.publish(msg.topic, QoS::AtLeastOnce, false, msg.payload.into_bytes()).await;
+        let sent = self
+            .client
+            .publish(msg.topic, QoS::AtLeastOnce, false, msg.payload.into_bytes())
+            .await;
         match sent {
             Ok(()) => {
                 self.sent += 1;
@@ -350,7 +397,10 @@ impl Link {
             LinkState::Failed(e) => e.clone(),
             _ => fallback.to_owned(),
         };
-        anyhow!("lost the MQTT connection to {}: {why}; check the broker and run the simulator again", self.url)
+        anyhow!(
+            "lost the MQTT connection to {}: {why}; check the broker and run the simulator again",
+            self.url
+        )
     }
 
     /// Wait (bounded) until the broker acknowledged every message, then
@@ -358,7 +408,10 @@ impl Link {
     async fn close(mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + ACK_TIMEOUT;
         while self.acks.load(Ordering::Relaxed) < self.sent && Instant::now() < deadline {
-            if matches!(*self.state.borrow(), LinkState::Failed(_) | LinkState::Closed) {
+            if matches!(
+                *self.state.borrow(),
+                LinkState::Failed(_) | LinkState::Closed
+            ) {
                 break;
             }
             tokio::time::sleep(StdDuration::from_millis(20)).await;
@@ -369,7 +422,10 @@ impl Link {
             tracing::warn!(unacked, url = %self.url, "MQTT broker did not acknowledge every message in time");
         }
         let _ = self.client.disconnect().await;
-        if tokio::time::timeout(StdDuration::from_secs(2), &mut self.task).await.is_err() {
+        if tokio::time::timeout(StdDuration::from_secs(2), &mut self.task)
+            .await
+            .is_err()
+        {
             self.task.abort();
         }
         if failed {

@@ -28,8 +28,10 @@ pub enum ChangeKind {
 pub struct CapacityChange {
     pub kind: ChangeKind,
     pub kva: Decimal,
+    #[serde(with = "crate::time::date_serde")]
     pub start: NaiveDate,
     /// `None`: open-ended.
+    #[serde(with = "crate::time::opt_date_serde")]
     pub end: Option<NaiveDate>,
 }
 
@@ -69,11 +71,21 @@ pub struct Archive {
     meters: HashMap<MeterId, MeterInfo>,
 }
 
-fn one_of(value: String, field: &str, allowed: &[&str]) -> Result<String, (crate::decode::Reason, String)> {
+fn one_of(
+    value: String,
+    field: &str,
+    allowed: &[&str],
+) -> Result<String, (crate::decode::Reason, String)> {
     if allowed.contains(&value.as_str()) {
         Ok(value)
     } else {
-        Err((crate::decode::Reason::BadValue, format!("`{field}` is {value:?}; expected one of {}", allowed.join(", "))))
+        Err((
+            crate::decode::Reason::BadValue,
+            format!(
+                "`{field}` is {value:?}; expected one of {}",
+                allowed.join(", ")
+            ),
+        ))
     }
 }
 
@@ -101,7 +113,11 @@ impl Archive {
     pub fn upsert(&mut self, c: Customer) {
         if let Some(old) = self.customers.remove(&c.customer_id) {
             for m in &old.meters {
-                if self.meters.get(&m.meter_id).is_some_and(|i| i.customer_id == old.customer_id) {
+                if self
+                    .meters
+                    .get(&m.meter_id)
+                    .is_some_and(|i| i.customer_id == old.customer_id)
+                {
                     self.meters.remove(&m.meter_id);
                 }
             }
@@ -109,7 +125,10 @@ impl Archive {
         for m in &c.meters {
             self.meters.insert(
                 m.meter_id.clone(),
-                MeterInfo { customer_id: c.customer_id.clone(), multiplier: m.multiplier },
+                MeterInfo {
+                    customer_id: c.customer_id.clone(),
+                    multiplier: m.multiplier,
+                },
             );
         }
         self.customers.insert(c.customer_id.clone(), c);
@@ -124,7 +143,9 @@ impl Archive {
             customers: Vec<&'a RawValue>,
         }
         let doc: Doc = serde_json::from_str(body).map_err(|e| {
-            ArchiveError(format!("archive must be {{\"customers\": [...]}} (interfaces.md §3): {e}"))
+            ArchiveError(format!(
+                "archive must be {{\"customers\": [...]}} (interfaces.md §3): {e}"
+            ))
         })?;
         doc.customers
             .iter()
@@ -135,7 +156,9 @@ impl Archive {
                         .ok()
                         .and_then(|o| req_str(o.get("customer_id"), "customer_id").ok())
                         .unwrap_or_else(|| "?".into());
-                    ArchiveError(format!("customers[{i}] ({id}): {detail}; nothing from this request was stored"))
+                    ArchiveError(format!(
+                        "customers[{i}] ({id}): {detail}; nothing from this request was stored"
+                    ))
                 })
             })
             .collect()
@@ -148,7 +171,10 @@ fn parse_customer(raw: &RawValue) -> FieldResult<Customer> {
     let o = Obj::parse(raw)?;
     let customer_id = req_str(o.get("customer_id"), "customer_id")?;
     if customer_id.trim().is_empty() {
-        return Err((crate::decode::Reason::BadValue, "`customer_id` is empty".into()));
+        return Err((
+            crate::decode::Reason::BadValue,
+            "`customer_id` is empty".into(),
+        ));
     }
     let org_code = req_str(o.get("org_code"), "org_code")?;
     if org_code.split('/').count() < 3 {
@@ -160,18 +186,32 @@ fn parse_customer(raw: &RawValue) -> FieldResult<Customer> {
     let meters = match o.get("meters") {
         None => Vec::new(),
         Some(raw) => {
-            let items: Vec<&RawValue> = serde_json::from_str(raw.get())
-                .map_err(|_| (crate::decode::Reason::WrongType, "`meters` must be an array".to_string()))?;
-            items.into_iter().map(parse_meter).collect::<FieldResult<Vec<_>>>()?
+            let items: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
+                (
+                    crate::decode::Reason::WrongType,
+                    "`meters` must be an array".to_string(),
+                )
+            })?;
+            items
+                .into_iter()
+                .map(parse_meter)
+                .collect::<FieldResult<Vec<_>>>()?
         }
     };
     let capacity_changes = match o.get("capacity_changes") {
         None => Vec::new(),
         Some(raw) if raw.get() == "null" => Vec::new(),
         Some(raw) => {
-            let items: Vec<&RawValue> = serde_json::from_str(raw.get())
-                .map_err(|_| (crate::decode::Reason::WrongType, "`capacity_changes` must be an array".to_string()))?;
-            items.into_iter().map(parse_change).collect::<FieldResult<Vec<_>>>()?
+            let items: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
+                (
+                    crate::decode::Reason::WrongType,
+                    "`capacity_changes` must be an array".to_string(),
+                )
+            })?;
+            items
+                .into_iter()
+                .map(parse_change)
+                .collect::<FieldResult<Vec<_>>>()?
         }
     };
     Ok(Customer {
@@ -179,7 +219,11 @@ fn parse_customer(raw: &RawValue) -> FieldResult<Customer> {
         name: opt_str(o.get("name"), "name")?.unwrap_or_default(),
         org_code,
         usage_category: req_str(o.get("usage_category"), "usage_category")?,
-        tariff_kind: one_of(req_str(o.get("tariff_kind"), "tariff_kind")?, "tariff_kind", &["two_part", "single"])?,
+        tariff_kind: one_of(
+            req_str(o.get("tariff_kind"), "tariff_kind")?,
+            "tariff_kind",
+            &["two_part", "single"],
+        )?,
         tariff_category: opt_str(o.get("tariff_category"), "tariff_category")?.unwrap_or_default(),
         contract_kva: req_dec(o.get("contract_kva"), "contract_kva")?,
         running_kva: opt_dec(o.get("running_kva"), "running_kva")?,
@@ -205,9 +249,15 @@ fn parse_meter(raw: &RawValue) -> FieldResult<MeterSpec> {
     let id = req_str(o.get("meter_id"), "meters[].meter_id")?;
     let multiplier = opt_dec(o.get("multiplier"), "meters[].multiplier")?.unwrap_or(Decimal::ONE);
     if multiplier <= Decimal::ZERO {
-        return Err((crate::decode::Reason::BadValue, format!("meter {id}: `multiplier` must be positive")));
+        return Err((
+            crate::decode::Reason::BadValue,
+            format!("meter {id}: `multiplier` must be positive"),
+        ));
     }
-    Ok(MeterSpec { meter_id: MeterId::new(&id), multiplier })
+    Ok(MeterSpec {
+        meter_id: MeterId::new(&id),
+        multiplier,
+    })
 }
 
 fn parse_change(raw: &RawValue) -> FieldResult<CapacityChange> {
@@ -225,9 +275,17 @@ fn parse_change(raw: &RawValue) -> FieldResult<CapacityChange> {
     let start = req_date(o.get("start"), "capacity_changes[].start")?;
     let end = opt_date(o.get("end"), "capacity_changes[].end")?;
     if end.is_some_and(|e| e < start) {
-        return Err((crate::decode::Reason::BadValue, "`capacity_changes[].end` is before its start".into()));
+        return Err((
+            crate::decode::Reason::BadValue,
+            "`capacity_changes[].end` is before its start".into(),
+        ));
     }
-    Ok(CapacityChange { kind, kva: req_dec(o.get("kva"), "capacity_changes[].kva")?, start, end })
+    Ok(CapacityChange {
+        kind,
+        kva: req_dec(o.get("kva"), "capacity_changes[].kva")?,
+        start,
+        end,
+    })
 }
 
 #[cfg(test)]
@@ -243,7 +301,10 @@ mod tests {
         for c in Archive::parse_document(doc).unwrap() {
             a.upsert(c);
         }
-        assert_eq!(a.meter(&MeterId::new("M1")).unwrap().multiplier, Decimal::from(1000));
+        assert_eq!(
+            a.meter(&MeterId::new("M1")).unwrap().multiplier,
+            Decimal::from(1000)
+        );
         let doc2 = doc.replace("\"M1\"", "\"M2\"");
         for c in Archive::parse_document(&doc2).unwrap() {
             a.upsert(c);

@@ -24,7 +24,9 @@ pub struct Bill {
 pub struct BillingPeriod {
     /// `YYYY-MM`
     pub period: String,
+    #[serde(with = "crate::time::date_serde")]
     pub first_day: NaiveDate,
+    #[serde(with = "crate::time::date_serde")]
     pub next_first_day: NaiveDate,
     pub bills: Vec<Bill>,
 }
@@ -40,7 +42,11 @@ impl BillingPeriod {
 pub struct BillingError(pub String);
 
 pub fn parse_period(text: &str) -> Result<(NaiveDate, NaiveDate), BillingError> {
-    let bad = || BillingError(format!("`period` {text:?} must be a month written YYYY-MM, e.g. 2026-10"));
+    let bad = || {
+        BillingError(format!(
+            "`period` {text:?} must be a month written YYYY-MM, e.g. 2026-10"
+        ))
+    };
     let (y, m) = text.split_once('-').ok_or_else(bad)?;
     let (y, m): (i32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
     let first = NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad)?;
@@ -58,7 +64,9 @@ pub fn parse_billing(body: &str) -> Result<BillingPeriod, BillingError> {
         bills: Vec<&'a RawValue>,
     }
     let doc: Doc = serde_json::from_str(body).map_err(|e| {
-        BillingError(format!("billing must be {{\"period\": \"YYYY-MM\", \"bills\": [...]}} (interfaces.md §3): {e}"))
+        BillingError(format!(
+            "billing must be {{\"period\": \"YYYY-MM\", \"bills\": [...]}} (interfaces.md §3): {e}"
+        ))
     })?;
     let (first_day, next_first_day) = parse_period(&doc.period)?;
     let mut seen = std::collections::HashSet::new();
@@ -69,7 +77,9 @@ pub fn parse_billing(body: &str) -> Result<BillingPeriod, BillingError> {
                 .ok()
                 .and_then(|o| req_str(o.get("customer_id"), "customer_id").ok())
                 .unwrap_or_else(|| "?".into());
-            BillingError(format!("bills[{i}] (customer {id}): {detail}; nothing from this request was stored"))
+            BillingError(format!(
+                "bills[{i}] (customer {id}): {detail}; nothing from this request was stored"
+            ))
         })?;
         if !seen.insert(bill.customer_id.clone()) {
             return Err(BillingError(format!(
@@ -79,29 +89,33 @@ pub fn parse_billing(body: &str) -> Result<BillingPeriod, BillingError> {
         }
         bills.push(bill);
     }
-    Ok(BillingPeriod { period: doc.period, first_day, next_first_day, bills })
+    Ok(BillingPeriod {
+        period: doc.period,
+        first_day,
+        next_first_day,
+        bills,
+    })
 }
 
 fn parse_bill(raw: &RawValue) -> FieldResult<Bill> {
     let o = Obj::parse(raw)?;
     let tariff_kind = req_str(o.get("tariff_kind"), "tariff_kind")?;
     if tariff_kind != "two_part" && tariff_kind != "single" {
-        return Err((crate::decode::Reason::BadValue, format!("`tariff_kind` is {tariff_kind:?}; expected two_part or single")));
+        return Err((
+            crate::decode::Reason::BadValue,
+            format!("`tariff_kind` is {tariff_kind:?}; expected two_part or single"),
+        ));
     }
-    let non_negative = |field: &str| -> FieldResult<Decimal> {
-        let v = req_dec(o.get(field), field)?;
-        if v.is_sign_negative() && !v.is_zero() {
-            return Err((crate::decode::Reason::BadValue, format!("`{field}` is negative ({v})")));
-        }
-        Ok(v)
-    };
+    // Negative amounts are legitimate (退补 refunds re-issue a period), so
+    // only the form of a number is checked here.
+    let dec = |field: &str| req_dec(o.get(field), field);
     Ok(Bill {
         customer_id: CustomerId::new(&req_str(o.get("customer_id"), "customer_id")?),
         tariff_category: opt_str(o.get("tariff_category"), "tariff_category")?.unwrap_or_default(),
-        energy_kwh: non_negative("energy_kwh")?,
-        basic_fee_kva: non_negative("basic_fee_kva")?,
-        basic_fee_yuan: non_negative("basic_fee_yuan")?,
-        energy_fee_yuan: non_negative("energy_fee_yuan")?,
+        energy_kwh: dec("energy_kwh")?,
+        basic_fee_kva: dec("basic_fee_kva")?,
+        basic_fee_yuan: dec("basic_fee_yuan")?,
+        energy_fee_yuan: dec("energy_fee_yuan")?,
         pf_adjust_applied: req_bool(o.get("pf_adjust_applied"), "pf_adjust_applied")?,
         tariff_kind,
     })
@@ -118,7 +132,10 @@ mod tests {
             "energy_kwh":0.1,"basic_fee_kva":"320","basic_fee_yuan":"8000.00","energy_fee_yuan":"43289.64","pf_adjust_applied":true}]}"#,
         )
         .unwrap();
-        assert_eq!(b.bills[0].energy_kwh + Decimal::new(2, 1), Decimal::new(3, 1));
+        assert_eq!(
+            b.bills[0].energy_kwh + Decimal::new(2, 1),
+            Decimal::new(3, 1)
+        );
         assert_eq!(b.bills[0].energy_fee_yuan.to_string(), "43289.64");
         assert_eq!(b.last_day().to_string(), "2026-10-31");
     }
@@ -131,7 +148,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("bills[0]") && e.contains("C7") && e.contains("basic_fee_yuan"), "{e}");
+        assert!(
+            e.contains("bills[0]") && e.contains("C7") && e.contains("basic_fee_yuan"),
+            "{e}"
+        );
         assert!(parse_billing(r#"{"period":"2026-13","bills":[]}"#).is_err());
     }
 }

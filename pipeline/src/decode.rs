@@ -65,12 +65,20 @@ pub fn clip(raw: &str) -> String {
 }
 
 fn reject(reason: Reason, detail: impl Into<String>, raw: &str) -> Rejection {
-    Rejection { reason, detail: detail.into(), raw: clip(raw) }
+    Rejection {
+        reason,
+        detail: detail.into(),
+        raw: clip(raw),
+    }
 }
 
 /// Decodes one MQTT payload of `stream`. Returns one entry per record found
 /// (or a single rejection when the payload itself is unusable).
-pub fn decode_payload(stream: Stream, payload: &[u8], max_bytes: usize) -> Vec<Result<Record, Rejection>> {
+pub fn decode_payload(
+    stream: Stream,
+    payload: &[u8],
+    max_bytes: usize,
+) -> Vec<Result<Record, Rejection>> {
     if payload.len() > max_bytes {
         let prefix = String::from_utf8_lossy(&payload[..payload.len().min(256)]).into_owned();
         return vec![Err(reject(
@@ -86,19 +94,34 @@ pub fn decode_payload(stream: Stream, payload: &[u8], max_bytes: usize) -> Vec<R
         Ok(t) => t,
         Err(e) => {
             let lossy = String::from_utf8_lossy(payload).into_owned();
-            return vec![Err(reject(Reason::MalformedJson, format!("payload is not UTF-8: {e}"), &lossy))];
+            return vec![Err(reject(
+                Reason::MalformedJson,
+                format!("payload is not UTF-8: {e}"),
+                &lossy,
+            ))];
         }
     };
     let first = text.bytes().find(|b| !b.is_ascii_whitespace());
     if first == Some(b'[') {
         match serde_json::from_str::<Vec<&RawValue>>(text) {
-            Ok(items) => items.into_iter().map(|raw| decode_record(stream, raw)).collect(),
-            Err(e) => vec![Err(reject(Reason::MalformedJson, format!("batch is not a JSON array of records: {e}"), text))],
+            Ok(items) => items
+                .into_iter()
+                .map(|raw| decode_record(stream, raw))
+                .collect(),
+            Err(e) => vec![Err(reject(
+                Reason::MalformedJson,
+                format!("batch is not a JSON array of records: {e}"),
+                text,
+            ))],
         }
     } else {
         match serde_json::from_str::<&RawValue>(text) {
             Ok(raw) => vec![decode_record(stream, raw)],
-            Err(e) => vec![Err(reject(Reason::MalformedJson, format!("payload is not JSON: {e}"), text))],
+            Err(e) => vec![Err(reject(
+                Reason::MalformedJson,
+                format!("payload is not JSON: {e}"),
+                text,
+            ))],
         }
     }
 }
@@ -106,18 +129,31 @@ pub fn decode_payload(stream: Stream, payload: &[u8], max_bytes: usize) -> Vec<R
 fn decode_record(stream: Stream, raw: &RawValue) -> Result<Record, Rejection> {
     let text = raw.get();
     if !text.trim_start().starts_with('{') {
-        return Err(reject(Reason::NotAnObject, format!("a record must be a JSON object, found {}", short(text)), text));
+        return Err(reject(
+            Reason::NotAnObject,
+            format!("a record must be a JSON object, found {}", short(text)),
+            text,
+        ));
     }
     let res = match stream {
-        Stream::Load => serde_json::from_str::<LoadIn>(text).map_err(shape_error).and_then(LoadIn::validate),
-        Stream::Freeze => serde_json::from_str::<FreezeIn>(text).map_err(shape_error).and_then(FreezeIn::validate),
-        Stream::Event => serde_json::from_str::<EventIn>(text).map_err(shape_error).and_then(EventIn::validate),
+        Stream::Load => serde_json::from_str::<LoadIn>(text)
+            .map_err(shape_error)
+            .and_then(LoadIn::validate),
+        Stream::Freeze => serde_json::from_str::<FreezeIn>(text)
+            .map_err(shape_error)
+            .and_then(FreezeIn::validate),
+        Stream::Event => serde_json::from_str::<EventIn>(text)
+            .map_err(shape_error)
+            .and_then(EventIn::validate),
     };
     res.map_err(|(reason, detail)| reject(reason, detail, text))
 }
 
 fn shape_error(e: serde_json::Error) -> (Reason, String) {
-    (Reason::MalformedJson, format!("record is not a valid object: {e}"))
+    (
+        Reason::MalformedJson,
+        format!("record is not a valid object: {e}"),
+    )
 }
 
 #[derive(Deserialize)]
@@ -153,7 +189,10 @@ impl LoadIn<'_> {
     fn validate(self) -> FieldResult<Record> {
         let ts = req_ts(self.ts, "ts")?;
         if ts.rem_euclid(LOAD_GRID_MS) != 0 {
-            return Err((Reason::BadTimestamp, "`ts` of a load point must lie on the 15-minute grid (:00, :15, :30, :45)".into()));
+            return Err((
+                Reason::BadTimestamp,
+                "`ts` of a load point must lie on the 15-minute grid (:00, :15, :30, :45)".into(),
+            ));
         }
         Ok(Record::Load(LoadPoint {
             meter_id: req_meter(self.meter_id)?,
@@ -196,7 +235,8 @@ struct FreezeIn<'a> {
 impl FreezeIn<'_> {
     fn validate(self) -> FieldResult<Record> {
         let date_text = req_str(self.date, "date")?;
-        let date = parse_date(&date_text).map_err(|e| (Reason::BadTimestamp, format!("`date`: {e}")))?;
+        let date =
+            parse_date(&date_text).map_err(|e| (Reason::BadTimestamp, format!("`date`: {e}")))?;
         let reg_total = req_num(self.reg_total, "reg_total")?;
         let regs = [
             ("reg_sharp", opt_num(self.reg_sharp, "reg_sharp")?),
@@ -205,8 +245,15 @@ impl FreezeIn<'_> {
             ("reg_valley", opt_num(self.reg_valley, "reg_valley")?),
             ("reg_q_total", opt_num(self.reg_q_total, "reg_q_total")?),
         ];
-        if reg_total.is_sign_negative() || regs.iter().any(|(_, v)| v.is_some_and(|d| d.is_sign_negative() && !d.is_zero())) {
-            return Err((Reason::BadValue, "register readings cannot be negative".into()));
+        if reg_total.is_sign_negative()
+            || regs
+                .iter()
+                .any(|(_, v)| v.is_some_and(|d| d.is_sign_negative() && !d.is_zero()))
+        {
+            return Err((
+                Reason::BadValue,
+                "register readings cannot be negative".into(),
+            ));
         }
         Ok(Record::Freeze(Freeze {
             meter_id: req_meter(self.meter_id)?,
@@ -282,9 +329,15 @@ mod tests {
 
     #[test]
     fn whole_payload_failures() {
-        assert_eq!(one(Stream::Load, "{not json").unwrap_err().reason, Reason::MalformedJson);
+        assert_eq!(
+            one(Stream::Load, "{not json").unwrap_err().reason,
+            Reason::MalformedJson
+        );
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
-        assert_eq!(one(Stream::Load, &deep).unwrap_err().reason, Reason::MalformedJson);
+        assert_eq!(
+            one(Stream::Load, &deep).unwrap_err().reason,
+            Reason::MalformedJson
+        );
         let big = vec![b' '; 2 << 20];
         let v = decode_payload(Stream::Load, &big, 1 << 20);
         assert_eq!(v[0].as_ref().unwrap_err().reason, Reason::PayloadTooLarge);
@@ -292,18 +345,30 @@ mod tests {
 
     #[test]
     fn field_checks() {
-        let r = one(Stream::Load, r#"{"meter_id":"M1","ts":"2026-11-03T14:07:00+08:00","p_kw":1}"#);
+        let r = one(
+            Stream::Load,
+            r#"{"meter_id":"M1","ts":"2026-11-03T14:07:00+08:00","p_kw":1}"#,
+        );
         assert_eq!(r.unwrap_err().reason, Reason::BadTimestamp);
         let r = one(Stream::Load, r#"{"meter_id":"M1","p_kw":1}"#);
         assert_eq!(r.unwrap_err().reason, Reason::MissingField);
-        let r = one(Stream::Freeze, r#"{"meter_id":"M1","date":"2026-11-03","ts":"2026-11-04T00:00:00+08:00","reg_total":-1}"#);
+        let r = one(
+            Stream::Freeze,
+            r#"{"meter_id":"M1","date":"2026-11-03","ts":"2026-11-04T00:00:00+08:00","reg_total":-1}"#,
+        );
         assert_eq!(r.unwrap_err().reason, Reason::BadValue);
-        let r = one(Stream::Freeze, r#"{"meter_id":"M1","date":"2026-11-03","ts":"2026-11-04T00:00:00+08:00","reg_total":1e2}"#);
+        let r = one(
+            Stream::Freeze,
+            r#"{"meter_id":"M1","date":"2026-11-03","ts":"2026-11-04T00:00:00+08:00","reg_total":1e2}"#,
+        );
         match r {
             Ok(Record::Freeze(f)) => assert_eq!(f.reg_total, Decimal::from(100)),
             other => panic!("{other:?}"),
         }
-        let r = one(Stream::Event, r#"{"meter_id":"M1","ts":"2026-11-03T14:07:00+08:00","code":["x"]}"#);
+        let r = one(
+            Stream::Event,
+            r#"{"meter_id":"M1","ts":"2026-11-03T14:07:00+08:00","code":["x"]}"#,
+        );
         assert_eq!(r.unwrap_err().reason, Reason::WrongType);
     }
 }

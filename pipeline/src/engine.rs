@@ -38,7 +38,10 @@ pub enum EngineError {
     #[error("theme {theme}: evaluation exceeded {secs} s; simplify the query or raise engine.eval_timeout")]
     Timeout { theme: String, secs: u64 },
     #[error("building the {table} table failed: {message}")]
-    Table { table: &'static str, message: String },
+    Table {
+        table: &'static str,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -49,7 +52,10 @@ pub struct EngineLimits {
 
 impl Default for EngineLimits {
     fn default() -> Self {
-        Self { eval_timeout: Duration::from_secs(30), memory_bytes: 2 << 30 }
+        Self {
+            eval_timeout: Duration::from_secs(30),
+            memory_bytes: 2 << 30,
+        }
     }
 }
 
@@ -65,13 +71,24 @@ pub struct Engine {
 }
 
 fn table_err(table: &'static str) -> impl Fn(datafusion::arrow::error::ArrowError) -> EngineError {
-    move |e| EngineError::Table { table, message: e.to_string() }
+    move |e| EngineError::Table {
+        table,
+        message: e.to_string(),
+    }
 }
 
 impl Engine {
-    pub fn new(clock: BusinessClock, limits: EngineLimits, archive: &Archive) -> Result<Self, EngineError> {
+    pub fn new(
+        clock: BusinessClock,
+        limits: EngineLimits,
+        archive: &Archive,
+    ) -> Result<Self, EngineError> {
         let refs = Self::build_refs(archive)?;
-        Ok(Self { clock, limits, refs: RwLock::new(Arc::new(refs)) })
+        Ok(Self {
+            clock,
+            limits,
+            refs: RwLock::new(Arc::new(refs)),
+        })
     }
 
     fn build_refs(a: &Archive) -> Result<RefTables, EngineError> {
@@ -94,9 +111,18 @@ impl Engine {
         &self.clock
     }
 
-    fn session(&self, theme: &ThemeDef, source: RecordBatch) -> Result<SessionContext, EngineError> {
-        let plan_err = |e: datafusion::error::DataFusionError| EngineError::Plan { theme: theme.id.clone(), message: e.to_string() };
-        let mut config = SessionConfig::new().with_target_partitions(1).with_information_schema(false);
+    fn session(
+        &self,
+        theme: &ThemeDef,
+        source: RecordBatch,
+    ) -> Result<SessionContext, EngineError> {
+        let plan_err = |e: datafusion::error::DataFusionError| EngineError::Plan {
+            theme: theme.id.clone(),
+            message: e.to_string(),
+        };
+        let mut config = SessionConfig::new()
+            .with_target_partitions(1)
+            .with_information_schema(false);
         // `1.2` in a theme is the decimal 1.2, not a binary float.
         config.options_mut().sql_parser.parse_float_as_decimal = true;
         let runtime = RuntimeEnvBuilder::new()
@@ -107,13 +133,21 @@ impl Engine {
         for f in crate::udf::all() {
             ctx.register_udf(f);
         }
-        let refs = self.refs.read().map(|r| Arc::clone(&r)).map_err(|_| EngineError::Plan {
-            theme: theme.id.clone(),
-            message: "reference tables are unavailable (a writer panicked); restart jicha".into(),
-        })?;
-        ctx.register_batch("customers", refs.customers.clone()).map_err(plan_err)?;
-        ctx.register_batch("capacity_changes", refs.capacity_changes.clone()).map_err(plan_err)?;
-        ctx.register_batch(theme.table.name(), source).map_err(plan_err)?;
+        let refs = self
+            .refs
+            .read()
+            .map(|r| Arc::clone(&r))
+            .map_err(|_| EngineError::Plan {
+                theme: theme.id.clone(),
+                message: "reference tables are unavailable (a writer panicked); restart jicha"
+                    .into(),
+            })?;
+        ctx.register_batch("customers", refs.customers.clone())
+            .map_err(plan_err)?;
+        ctx.register_batch("capacity_changes", refs.capacity_changes.clone())
+            .map_err(plan_err)?;
+        ctx.register_batch(theme.table.name(), source)
+            .map_err(plan_err)?;
         Ok(ctx)
     }
 
@@ -124,22 +158,41 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn run(&self, theme: &ThemeDef, source: RecordBatch) -> Result<Vec<Hit>, EngineError> {
-        let plan_err = |e: datafusion::error::DataFusionError| EngineError::Plan { theme: theme.id.clone(), message: e.to_string() };
+    pub async fn run(
+        &self,
+        theme: &ThemeDef,
+        source: RecordBatch,
+    ) -> Result<Vec<Hit>, EngineError> {
+        let plan_err = |e: datafusion::error::DataFusionError| EngineError::Plan {
+            theme: theme.id.clone(),
+            message: e.to_string(),
+        };
         let ctx = self.session(theme, source)?;
-        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
         let work = async {
-            let df = ctx.sql_with_options(&theme.sql, options).await.map_err(plan_err)?;
+            let df = ctx
+                .sql_with_options(&theme.sql, options)
+                .await
+                .map_err(plan_err)?;
             check_output(theme, df.schema().as_arrow())?;
             df.collect().await.map_err(plan_err)
         };
         let batches = tokio::time::timeout(self.limits.eval_timeout, work)
             .await
-            .map_err(|_| EngineError::Timeout { theme: theme.id.clone(), secs: self.limits.eval_timeout.as_secs() })??;
+            .map_err(|_| EngineError::Timeout {
+                theme: theme.id.clone(),
+                secs: self.limits.eval_timeout.as_secs(),
+            })??;
         let mut hits = Vec::new();
         for b in &batches {
             self.hits_of(theme, b, &mut hits)
-                .map_err(|message| EngineError::Plan { theme: theme.id.clone(), message })?;
+                .map_err(|message| EngineError::Plan {
+                    theme: theme.id.clone(),
+                    message,
+                })?;
         }
         Ok(hits)
     }
@@ -148,14 +201,26 @@ impl Engine {
         let schema = b.schema();
         let col = |name: &str| schema.index_of(name).ok().map(|i| b.column(i).clone());
         let as_str = |a: ArrayRef| cast(&a, &DataType::Utf8).map_err(|e| e.to_string());
-        let as_ts = |a: ArrayRef| cast(&a, &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(|e| e.to_string());
+        let as_ts = |a: ArrayRef| {
+            cast(&a, &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(|e| e.to_string())
+        };
         let cust = as_str(col("customer_id").ok_or("no customer_id column")?)?;
         let ws = as_ts(col("window_start").ok_or("no window_start column")?)?;
         let we = as_ts(col("window_end").ok_or("no window_end column")?)?;
         let sev = col("severity").map(as_str).transpose()?;
         let loss = col("estimated_loss_yuan").map(as_str).transpose()?;
-        let (cust, ws, we) = (cust.as_string::<i32>(), ws.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>(), we.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>());
-        let reserved = ["customer_id", "window_start", "window_end", "severity", "estimated_loss_yuan"];
+        let (cust, ws, we) = (
+            cust.as_string::<i32>(),
+            ws.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>(),
+            we.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>(),
+        );
+        let reserved = [
+            "customer_id",
+            "window_start",
+            "window_end",
+            "severity",
+            "estimated_loss_yuan",
+        ];
         for row in 0..b.num_rows() {
             if cust.is_null(row) || ws.is_null(row) || we.is_null(row) {
                 return Err("customer_id, window_start and window_end must not be NULL".into());
@@ -174,7 +239,8 @@ impl Engine {
             };
             let loss = match text(&loss) {
                 Some(t) => Some(jicha_domain::money::round_yuan(
-                    jicha_domain::money::parse_decimal(&t).map_err(|e| format!("estimated_loss_yuan: {e}"))?,
+                    jicha_domain::money::parse_decimal(&t)
+                        .map_err(|e| format!("estimated_loss_yuan: {e}"))?,
                 )),
                 None => None,
             };
@@ -192,7 +258,10 @@ impl Engine {
     }
 }
 
-fn check_output(theme: &ThemeDef, schema: &datafusion::arrow::datatypes::Schema) -> Result<(), EngineError> {
+fn check_output(
+    theme: &ThemeDef,
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> Result<(), EngineError> {
     for needed in ["customer_id", "window_start", "window_end"] {
         if schema.index_of(needed).is_err() {
             return Err(EngineError::Plan {
@@ -231,37 +300,74 @@ fn json_value(clock: &BusinessClock, a: &ArrayRef, row: usize) -> serde_json::Va
     }
     match a.data_type() {
         DataType::Boolean => Value::Bool(a.as_boolean().value(row)),
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
-            match cast(&a.slice(row, 1), &DataType::Int64) {
-                Ok(v) => Value::from(v.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0)),
-                Err(_) => Value::Null,
-            }
-        }
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => match cast(&a.slice(row, 1), &DataType::Int64) {
+            Ok(v) => Value::from(
+                v.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .value(0),
+            ),
+            Err(_) => Value::Null,
+        },
         DataType::Decimal128(_, scale) => {
-            let v = a.as_primitive::<datafusion::arrow::datatypes::Decimal128Type>().value(row);
+            let v = a
+                .as_primitive::<datafusion::arrow::datatypes::Decimal128Type>()
+                .value(row);
             match Decimal::try_from_i128_with_scale(v, *scale as u32) {
-                Ok(d) => d.normalize().to_string().parse::<serde_json::Number>().map(Value::Number).unwrap_or(Value::Null),
+                Ok(d) => d
+                    .normalize()
+                    .to_string()
+                    .parse::<serde_json::Number>()
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null),
                 Err(_) => Value::Null,
             }
         }
-        DataType::Timestamp(_, _) => match cast(&a.slice(row, 1), &DataType::Timestamp(TimeUnit::Millisecond, None)) {
-            Ok(v) => Value::String(clock.format(clock.to_utc(v.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>().value(0)))),
+        DataType::Timestamp(_, _) => match cast(
+            &a.slice(row, 1),
+            &DataType::Timestamp(TimeUnit::Millisecond, None),
+        ) {
+            Ok(v) => Value::String(
+                clock.format(
+                    clock.to_utc(
+                        v.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>()
+                            .value(0),
+                    ),
+                ),
+            ),
             Err(_) => Value::Null,
         },
         DataType::List(_) | DataType::LargeList(_) => {
-            let list = match cast(&a.slice(row, 1), &DataType::new_list(list_inner(a.data_type()), true)) {
+            let list = match cast(
+                &a.slice(row, 1),
+                &DataType::new_list(list_inner(a.data_type()), true),
+            ) {
                 Ok(l) => l,
                 Err(_) => return Value::Null,
             };
             let inner = list.as_list::<i32>().value(0);
-            Value::Array((0..inner.len()).map(|i| json_value(clock, &inner, i)).collect())
+            Value::Array(
+                (0..inner.len())
+                    .map(|i| json_value(clock, &inner, i))
+                    .collect(),
+            )
         }
-        DataType::Float16 | DataType::Float32 | DataType::Float64 => match cast(&a.slice(row, 1), &DataType::Float64) {
-            Ok(v) => serde_json::Number::from_f64(v.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(0))
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+            match cast(&a.slice(row, 1), &DataType::Float64) {
+                Ok(v) => serde_json::Number::from_f64(
+                    v.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                        .value(0),
+                )
                 .map(Value::Number)
                 .unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        },
+                Err(_) => Value::Null,
+            }
+        }
         _ => match cast(&a.slice(row, 1), &DataType::Utf8) {
             Ok(v) => Value::String(v.as_string::<i32>().value(0).to_string()),
             Err(_) => Value::Null,

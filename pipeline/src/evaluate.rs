@@ -28,10 +28,20 @@ impl Sources<'_> {
     fn row_times(&self, table: SourceTable, lo: LocalMs, hi: LocalMs) -> BTreeSet<LocalMs> {
         let (ulo, uhi) = (self.utc(lo), self.utc(hi));
         match table {
-            SourceTable::LoadPoint => self.store.load_range(ulo, uhi).map(|r| self.clock.to_local(r.ts)).collect(),
-            SourceTable::MeterEvent => self.store.event_range(ulo, uhi).map(|r| self.clock.to_local(r.ts)).collect(),
+            SourceTable::LoadPoint => self
+                .store
+                .load_range(ulo, uhi)
+                .map(|r| self.clock.to_local(r.ts))
+                .collect(),
+            SourceTable::MeterEvent => self
+                .store
+                .event_range(ulo, uhi)
+                .map(|r| self.clock.to_local(r.ts))
+                .collect(),
             SourceTable::MeterDay => {
-                let to = local_ms_to_date(hi).succ_opt().unwrap_or(local_ms_to_date(hi));
+                let to = local_ms_to_date(hi)
+                    .succ_opt()
+                    .unwrap_or(local_ms_to_date(hi));
                 self.store
                     .freeze_range(local_ms_to_date(lo), to)
                     .map(|f| date_to_local_ms(f.date))
@@ -55,12 +65,25 @@ impl Sources<'_> {
 
     /// Builds the source table for `windows` (or, row-wise, the rows of
     /// `range` plus `extra` events).
-    fn batch(&self, table: SourceTable, windows: &[Option<Window>], range: Option<(EpochMs, EpochMs)>, extra: &[MeterEvent]) -> Result<RecordBatch, EngineError> {
-        let err = |e: datafusion::arrow::error::ArrowError| EngineError::Table { table: table.name(), message: e.to_string() };
+    fn batch(
+        &self,
+        table: SourceTable,
+        windows: &[Option<Window>],
+        range: Option<(EpochMs, EpochMs)>,
+        extra: &[MeterEvent],
+    ) -> Result<RecordBatch, EngineError> {
+        let err = |e: datafusion::arrow::error::ArrowError| EngineError::Table {
+            table: table.name(),
+            message: e.to_string(),
+        };
         let local = |t: i64| self.clock.to_local(t);
         let spans: Vec<(Option<(LocalMs, LocalMs)>, EpochMs, EpochMs)> = match range {
             Some((a, b)) => vec![(None, a, b)],
-            None => windows.iter().flatten().map(|w| (Some((w.start, w.end)), self.utc(w.start), self.utc(w.end))).collect(),
+            None => windows
+                .iter()
+                .flatten()
+                .map(|w| (Some((w.start, w.end)), self.utc(w.start), self.utc(w.end)))
+                .collect(),
         };
         match table {
             SourceTable::LoadPoint => {
@@ -68,7 +91,11 @@ impl Sources<'_> {
                 for (w, a, b) in &spans {
                     for r in self.store.load_range(*a, *b) {
                         if let Some(m) = self.customer(&r.meter_id) {
-                            rows.push(Placed { row: r, customer_id: m.customer_id.as_str(), window: *w });
+                            rows.push(Placed {
+                                row: r,
+                                customer_id: m.customer_id.as_str(),
+                                window: *w,
+                            });
                         }
                     }
                 }
@@ -79,13 +106,21 @@ impl Sources<'_> {
                 for (w, a, b) in &spans {
                     for r in self.store.event_range(*a, *b) {
                         if let Some(m) = self.customer(&r.meter_id) {
-                            rows.push(Placed { row: r, customer_id: m.customer_id.as_str(), window: *w });
+                            rows.push(Placed {
+                                row: r,
+                                customer_id: m.customer_id.as_str(),
+                                window: *w,
+                            });
                         }
                     }
                 }
                 for r in extra {
                     if let Some(m) = self.customer(&r.meter_id) {
-                        rows.push(Placed { row: r, customer_id: m.customer_id.as_str(), window: None });
+                        rows.push(Placed {
+                            row: r,
+                            customer_id: m.customer_id.as_str(),
+                            window: None,
+                        });
                     }
                 }
                 tables::meter_event(&rows, local).map_err(err)
@@ -95,17 +130,40 @@ impl Sources<'_> {
                 for (w, a, b) in &spans {
                     let (from, to) = (self.clock.local_date(*a), self.clock.local_date(*b));
                     for cur in self.store.freeze_range(from, to) {
-                        let Some(prev_date) = cur.date.pred_opt() else { continue };
-                        let (Some(prev), Some(m)) = (self.store.freeze_of(prev_date, &cur.meter_id), self.customer(&cur.meter_id)) else {
+                        let Some(prev_date) = cur.date.pred_opt() else {
                             continue;
                         };
-                        days.push((MeterDay { cur, prev, multiplier: m.multiplier }, m.customer_id.as_str(), *w));
+                        let (Some(prev), Some(m)) = (
+                            self.store.freeze_of(prev_date, &cur.meter_id),
+                            self.customer(&cur.meter_id),
+                        ) else {
+                            continue;
+                        };
+                        days.push((
+                            MeterDay {
+                                cur,
+                                prev,
+                                multiplier: m.multiplier,
+                            },
+                            m.customer_id.as_str(),
+                            *w,
+                        ));
                     }
                 }
-                let rows: Vec<Placed<MeterDay>> = days.iter().map(|(d, c, w)| Placed { row: d, customer_id: c, window: *w }).collect();
+                let rows: Vec<Placed<MeterDay>> = days
+                    .iter()
+                    .map(|(d, c, w)| Placed {
+                        row: d,
+                        customer_id: c,
+                        window: *w,
+                    })
+                    .collect();
                 tables::meter_day(&rows).map_err(err)
             }
-            SourceTable::Bill => Err(EngineError::Table { table: "bill", message: "billing themes run when a period is posted".into() }),
+            SourceTable::Bill => Err(EngineError::Table {
+                table: "bill",
+                message: "billing themes run when a period is posted".into(),
+            }),
         }
     }
 
@@ -114,7 +172,10 @@ impl Sources<'_> {
         match table {
             SourceTable::LoadPoint => self.store.load_range(a, b).count(),
             SourceTable::MeterEvent => self.store.event_range(a, b).count(),
-            SourceTable::MeterDay => self.store.freeze_range(self.clock.local_date(a), self.clock.local_date(b)).count(),
+            SourceTable::MeterDay => self
+                .store
+                .freeze_range(self.clock.local_date(a), self.clock.local_date(b))
+                .count(),
             SourceTable::Bill => 0,
         }
     }
@@ -123,7 +184,13 @@ impl Sources<'_> {
 /// The batches a theme evaluates when its trigger watermark moves from
 /// `old` (None: never evaluated) to `new`: windows with `old ≤ end < new`,
 /// plus windows of `fresh` events that closed before they arrived.
-pub fn batches_for_step(src: &Sources, def: &ThemeDef, old: Option<EpochMs>, new: EpochMs, fresh: &[MeterEvent]) -> Vec<Result<RecordBatch, EngineError>> {
+pub fn batches_for_step(
+    src: &Sources,
+    def: &ThemeDef,
+    old: Option<EpochMs>,
+    new: EpochMs,
+    fresh: &[MeterEvent],
+) -> Vec<Result<RecordBatch, EngineError>> {
     let Some(spec) = def.window else {
         // Row-wise: rows whose time the watermark passed in this step, and
         // fresh events it had passed already.
@@ -134,7 +201,9 @@ pub fn batches_for_step(src: &Sources, def: &ThemeDef, old: Option<EpochMs>, new
         let extra: Vec<MeterEvent> = fresh.iter().filter(|e| e.ts < lo).cloned().collect();
         return vec![src.batch(def.table, &[], Some((lo, new.max(lo))), &extra)];
     };
-    let lo_local = old.map(|o| src.clock.to_local(o) - spec.max_len()).unwrap_or(LocalMs::MIN);
+    let lo_local = old
+        .map(|o| src.clock.to_local(o) - spec.max_len())
+        .unwrap_or(LocalMs::MIN);
     let hi_local = src.clock.to_local(new);
     let mut windows: BTreeSet<Window> = BTreeSet::new();
     let closes = |w: &Window| {
@@ -146,7 +215,11 @@ pub fn batches_for_step(src: &Sources, def: &ThemeDef, old: Option<EpochMs>, new
     }
     if let Some(o) = old {
         for e in fresh.iter().filter(|e| e.ts < o) {
-            windows.extend(spec.windows_of(src.clock.to_local(e.ts)).into_iter().filter(|w| src.utc(w.end) < o));
+            windows.extend(
+                spec.windows_of(src.clock.to_local(e.ts))
+                    .into_iter()
+                    .filter(|w| src.utc(w.end) < o),
+            );
         }
     }
     // Group windows into batches of bounded size.

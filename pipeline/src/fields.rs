@@ -65,7 +65,10 @@ pub fn short(s: &str) -> String {
 pub type FieldResult<T> = Result<T, (Reason, String)>;
 
 pub fn missing(field: &str) -> (Reason, String) {
-    (Reason::MissingField, format!("required field `{field}` is missing or null"))
+    (
+        Reason::MissingField,
+        format!("required field `{field}` is missing or null"),
+    )
 }
 
 pub fn req_str(raw: Option<&RawValue>, field: &str) -> FieldResult<String> {
@@ -76,9 +79,15 @@ pub fn opt_str(raw: Option<&RawValue>, field: &str) -> FieldResult<Option<String
     let Some(raw) = raw else { return Ok(None) };
     match classify(raw) {
         NumText::String(s) if s.len() <= 128 => Ok(Some(s)),
-        NumText::String(_) => Err((Reason::BadValue, format!("`{field}` is longer than 128 characters"))),
+        NumText::String(_) => Err((
+            Reason::BadValue,
+            format!("`{field}` is longer than 128 characters"),
+        )),
         NumText::Null => Ok(None),
-        _ => Err((Reason::WrongType, format!("`{field}` must be a string, found {}", short(raw.get())))),
+        _ => Err((
+            Reason::WrongType,
+            format!("`{field}` must be a string, found {}", short(raw.get())),
+        )),
     }
 }
 
@@ -97,7 +106,13 @@ pub fn opt_num(raw: Option<&RawValue>, field: &str) -> FieldResult<Option<Decima
             .map(Some)
             .map_err(|e| (Reason::BadValue, format!("`{field}`: {e}"))),
         NumText::Null => Ok(None),
-        _ => Err((Reason::WrongType, format!("`{field}` must be a JSON number, found {}", short(raw.get())))),
+        _ => Err((
+            Reason::WrongType,
+            format!(
+                "`{field}` must be a JSON number, found {}",
+                short(raw.get())
+            ),
+        )),
     }
 }
 
@@ -106,18 +121,25 @@ pub fn req_num(raw: Option<&RawValue>, field: &str) -> FieldResult<Decimal> {
 }
 
 pub fn req_ts(raw: Option<&RawValue>, field: &str) -> FieldResult<EpochMs> {
-    let Some(raw) = raw else { return Err(missing(field)) };
+    let Some(raw) = raw else {
+        return Err(missing(field));
+    };
     let text = match classify(raw) {
         NumText::Number(n) => n.to_string(),
         NumText::String(s) => s,
         NumText::Null => return Err(missing(field)),
         NumText::Other => {
-            return Err((Reason::WrongType, format!("`{field}` must be an RFC 3339 string or epoch ms, found {}", short(raw.get()))))
+            return Err((
+                Reason::WrongType,
+                format!(
+                    "`{field}` must be an RFC 3339 string or epoch ms, found {}",
+                    short(raw.get())
+                ),
+            ))
         }
     };
     parse_timestamp(&text).map_err(|e| (Reason::BadTimestamp, format!("`{field}`: {e}")))
 }
-
 
 /// A decimal given as a number or a decimal string (archive and billing
 /// files carry money as strings; numbers are accepted too).
@@ -128,7 +150,13 @@ pub fn opt_dec(raw: Option<&RawValue>, field: &str) -> FieldResult<Option<Decima
         NumText::String(s) => s,
         NumText::Null => return Ok(None),
         NumText::Other => {
-            return Err((Reason::WrongType, format!("`{field}` must be a decimal number or string, found {}", short(raw.get()))))
+            return Err((
+                Reason::WrongType,
+                format!(
+                    "`{field}` must be a decimal number or string, found {}",
+                    short(raw.get())
+                ),
+            ))
         }
     };
     jicha_domain::money::parse_decimal(&text)
@@ -158,7 +186,10 @@ pub fn req_bool(raw: Option<&RawValue>, field: &str) -> FieldResult<bool> {
         Some("true") => Ok(true),
         Some("false") => Ok(false),
         None | Some("null") => Err(missing(field)),
-        Some(other) => Err((Reason::WrongType, format!("`{field}` must be true or false, found {}", short(other)))),
+        Some(other) => Err((
+            Reason::WrongType,
+            format!("`{field}` must be true or false, found {}", short(other)),
+        )),
     }
 }
 
@@ -169,7 +200,12 @@ impl<'a> Obj<'a> {
     pub fn parse(raw: &'a RawValue) -> FieldResult<Self> {
         serde_json::from_str::<std::collections::HashMap<String, &'a RawValue>>(raw.get())
             .map(Obj)
-            .map_err(|_| (Reason::NotAnObject, format!("expected a JSON object, found {}", short(raw.get()))))
+            .map_err(|_| {
+                (
+                    Reason::NotAnObject,
+                    format!("expected a JSON object, found {}", short(raw.get())),
+                )
+            })
     }
 
     pub fn get(&self, field: &str) -> Option<&'a RawValue> {

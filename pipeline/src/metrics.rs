@@ -1,6 +1,8 @@
 //! Prometheus metrics with the names of interfaces.md §6.
 
-use prometheus::{CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -43,22 +45,67 @@ impl Metrics {
             g
         };
         let theme_eval = must(HistogramVec::new(
-            HistogramOpts::new("jicha_theme_eval_seconds", "Time to evaluate a theme over the windows that closed")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new(
+                "jicha_theme_eval_seconds",
+                "Time to evaluate a theme over the windows that closed",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             &["theme"],
         ));
         must(registry.register(Box::new(theme_eval.clone())));
         Self {
-            ingested: counter("jicha_records_ingested_total", "Records accepted into window state", &["stream"]),
-            rejected: counter("jicha_records_rejected_total", "Records rejected and dead-lettered", &["stream", "reason"]),
-            late: counter("jicha_records_late_total", "Records behind their stream's watermark", &["stream"]),
-            duplicates: counter("jicha_records_duplicate_total", "Re-sent records identical to one already held", &["stream"]),
-            watermark: gauge("jicha_watermark_seconds", "Stream watermark, event time in Unix seconds", &["stream"]),
-            alerts: counter("jicha_alerts_total", "Theme hits raised (suppressed ones included)", &["theme"]),
-            suppressed: counter("jicha_alerts_suppressed_total", "Hits suppressed by the whitelist", &["theme"]),
-            workorders: gauge("jicha_workorders", "Work orders by status and theme", &["status", "theme"]),
-            theme_errors: counter("jicha_theme_errors_total", "Theme evaluations that failed", &["theme"]),
-            commit_failures: counter("jicha_state_commit_failures_total", "Failed commits to the state backend", &["backend"]),
+            ingested: counter(
+                "jicha_records_ingested_total",
+                "Records accepted into window state",
+                &["stream"],
+            ),
+            rejected: counter(
+                "jicha_records_rejected_total",
+                "Records rejected and dead-lettered",
+                &["stream", "reason"],
+            ),
+            late: counter(
+                "jicha_records_late_total",
+                "Records behind their stream's watermark",
+                &["stream"],
+            ),
+            duplicates: counter(
+                "jicha_records_duplicate_total",
+                "Re-sent records identical to one already held",
+                &["stream"],
+            ),
+            watermark: gauge(
+                "jicha_watermark_seconds",
+                "Stream watermark, event time in Unix seconds",
+                &["stream"],
+            ),
+            alerts: counter(
+                "jicha_alerts_total",
+                "Theme hits raised (suppressed ones included)",
+                &["theme"],
+            ),
+            suppressed: counter(
+                "jicha_alerts_suppressed_total",
+                "Hits suppressed by the whitelist",
+                &["theme"],
+            ),
+            workorders: gauge(
+                "jicha_workorders",
+                "Work orders by status and theme",
+                &["status", "theme"],
+            ),
+            theme_errors: counter(
+                "jicha_theme_errors_total",
+                "Theme evaluations that failed",
+                &["theme"],
+            ),
+            commit_failures: counter(
+                "jicha_state_commit_failures_total",
+                "Failed commits to the state backend",
+                &["backend"],
+            ),
             theme_eval,
             registry,
         }

@@ -12,13 +12,17 @@ use crate::engine::{Engine, EngineError, EngineLimits, Hit};
 use crate::evaluate::{self, Sources};
 use crate::metrics::Metrics;
 use crate::records::{Record, Stream};
-use crate::state::{Commit, DeadLetter, StateBackend, StateError, StoredTheme, KEEP_DEAD_LETTERS, KEEP_SUPPRESSED};
+use crate::state::{
+    Commit, DeadLetter, StateBackend, StateError, StoredTheme, KEEP_DEAD_LETTERS, KEEP_SUPPRESSED,
+};
 use crate::store::{RecordStore, Upsert};
 use crate::theme::{SourceTable, ThemeDef};
 use crate::time::{BusinessClock, EpochMs, DAY_MS, HOUR_MS};
 use crate::watermark::Watermarks;
 use crate::whitelist::{Whitelist, WhitelistEntry};
-use crate::workorder::{self, Action, HitOutcome, LifecycleError, Status, SuppressedAlert, WorkOrder, WorkOrderBook};
+use crate::workorder::{
+    self, Action, HitOutcome, LifecycleError, Status, SuppressedAlert, WorkOrder, WorkOrderBook,
+};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -142,7 +146,11 @@ impl Monitor {
             suppressed: snap.suppressed.iter().cloned().collect(),
             dead_letters: snap.dead_letters.iter().cloned().collect(),
             fresh_events: Vec::new(),
-            billing: snap.billing.iter().map(|b| (b.period.clone(), b.clone())).collect(),
+            billing: snap
+                .billing
+                .iter()
+                .map(|b| (b.period.clone(), b.clone()))
+                .collect(),
             pending: Commit::default(),
         };
         for (s, ms) in &config.out_of_orderness {
@@ -156,7 +164,9 @@ impl Monitor {
         }
         if let Some(cs) = archive {
             for c in cs {
-                core.pending.customers.insert(c.customer_id.to_string(), c.clone());
+                core.pending
+                    .customers
+                    .insert(c.customer_id.to_string(), c.clone());
                 core.archive.upsert(c);
             }
         }
@@ -173,8 +183,19 @@ impl Monitor {
             core.whitelist.restore(e);
         }
         for (name, text) in theme_files {
-            let def = ThemeDef::parse(&text, &config.params).map_err(|e| MonitorError::BadRequest(format!("{name}: {e}")))?;
-            core.themes.insert(def.id.clone(), ThemeSlot { def, enabled: true, builtin: true, hits: 0, evaluations: 0, last_error: None });
+            let def = ThemeDef::parse(&text, &config.params)
+                .map_err(|e| MonitorError::BadRequest(format!("{name}: {e}")))?;
+            core.themes.insert(
+                def.id.clone(),
+                ThemeSlot {
+                    def,
+                    enabled: true,
+                    builtin: true,
+                    hits: 0,
+                    evaluations: 0,
+                    last_error: None,
+                },
+            );
         }
         let engine = Engine::new(config.clock, config.engine.clone(), &core.archive)?;
         for slot in core.themes.values() {
@@ -183,9 +204,21 @@ impl Monitor {
         for t in snap.themes {
             match ThemeDef::parse(&t.source, &config.params) {
                 Ok(def) if engine.validate(&def).await.is_ok() => {
-                    core.themes.insert(def.id.clone(), ThemeSlot { def, enabled: t.enabled, builtin: false, hits: 0, evaluations: 0, last_error: None });
+                    core.themes.insert(
+                        def.id.clone(),
+                        ThemeSlot {
+                            def,
+                            enabled: t.enabled,
+                            builtin: false,
+                            hits: 0,
+                            evaluations: 0,
+                            last_error: None,
+                        },
+                    );
                 }
-                _ => tracing::warn!(theme = %t.id, "stored runtime theme no longer validates; skipped (re-add it with POST /api/v1/themes)"),
+                _ => {
+                    tracing::warn!(theme = %t.id, "stored runtime theme no longer validates; skipped (re-add it with POST /api/v1/themes)")
+                }
             }
         }
         let m = Arc::new(Monitor {
@@ -232,7 +265,10 @@ impl Monitor {
         if rej.reason == Reason::Late {
             self.metrics.late.with_label_values(&[stream]).inc();
         } else {
-            self.metrics.rejected.with_label_values(&[stream, rej.reason.label()]).inc();
+            self.metrics
+                .rejected
+                .with_label_values(&[stream, rej.reason.label()])
+                .inc();
         }
         let dl = DeadLetter {
             stream: stream.into(),
@@ -253,18 +289,28 @@ impl Monitor {
     /// their effect is committed; on a backend error the changes stay
     /// pending (retried with the next call) and the caller must not
     /// acknowledge the messages.
-    pub async fn ingest(&self, messages: &[(String, Vec<u8>)]) -> Result<IngestReport, MonitorError> {
+    pub async fn ingest(
+        &self,
+        messages: &[(String, Vec<u8>)],
+    ) -> Result<IngestReport, MonitorError> {
         let mut core = self.core.lock().await;
         let mut rep = IngestReport::default();
         for (topic, payload) in messages {
             let Some(stream) = Stream::of_topic(topic) else {
                 let raw = String::from_utf8_lossy(&payload[..payload.len().min(256)]).into_owned();
                 rep.rejected += 1;
-                self.dead_letter(&mut core, "unknown", topic, Rejection {
-                    reason: Reason::UnknownTopic,
-                    detail: format!("topic {topic} is not under meter/load, meter/freeze or meter/event"),
-                    raw,
-                });
+                self.dead_letter(
+                    &mut core,
+                    "unknown",
+                    topic,
+                    Rejection {
+                        reason: Reason::UnknownTopic,
+                        detail: format!(
+                            "topic {topic} is not under meter/load, meter/freeze or meter/event"
+                        ),
+                        raw,
+                    },
+                );
                 continue;
             };
             for decoded in decode_payload(stream, payload, self.config.max_payload_bytes) {
@@ -282,31 +328,66 @@ impl Monitor {
         Ok(rep)
     }
 
-    fn accept(&self, core: &mut Core, stream: Stream, topic: &str, rec: Record, rep: &mut IngestReport) {
+    fn accept(
+        &self,
+        core: &mut Core,
+        stream: Stream,
+        topic: &str,
+        rec: Record,
+        rep: &mut IngestReport,
+    ) {
         let raw = || serde_json::to_string(&rec).unwrap_or_default();
         if core.archive.meter(rec.meter_id()).is_none() {
             rep.rejected += 1;
-            let detail = format!("meter {} is not in the archive; load it with POST /api/v1/archive first", rec.meter_id());
+            let detail = format!(
+                "meter {} is not in the archive; load it with POST /api/v1/archive first",
+                rec.meter_id()
+            );
             let r = raw();
-            self.dead_letter(core, stream.name(), topic, Rejection { reason: Reason::UnknownMeter, detail, raw: r });
+            self.dead_letter(
+                core,
+                stream.name(),
+                topic,
+                Rejection {
+                    reason: Reason::UnknownMeter,
+                    detail,
+                    raw: r,
+                },
+            );
             return;
         }
         if core.store.contains_same(&rec) {
             rep.duplicates += 1;
-            self.metrics.duplicates.with_label_values(&[stream.name()]).inc();
+            self.metrics
+                .duplicates
+                .with_label_values(&[stream.name()])
+                .inc();
             return;
         }
         let t = self.event_time(&rec);
         if core.wm.is_late(stream, t) {
             rep.late += 1;
-            let wm = core.wm.watermark(stream).map(|w| self.clock().format(w)).unwrap_or_default();
+            let wm = core
+                .wm
+                .watermark(stream)
+                .map(|w| self.clock().format(w))
+                .unwrap_or_default();
             let detail = format!(
                 "event time {} is behind the {} watermark {wm}; its windows are already evaluated (raise the stream's out_of_orderness to accept later data)",
                 self.clock().format(t),
                 stream.name()
             );
             let r = raw();
-            self.dead_letter(core, stream.name(), topic, Rejection { reason: Reason::Late, detail, raw: r });
+            self.dead_letter(
+                core,
+                stream.name(),
+                topic,
+                Rejection {
+                    reason: Reason::Late,
+                    detail,
+                    raw: r,
+                },
+            );
             return;
         }
         if let Record::Event(e) = &rec {
@@ -314,7 +395,10 @@ impl Monitor {
         }
         if core.store.upsert(rec) != Upsert::Unchanged {
             rep.accepted += 1;
-            self.metrics.ingested.with_label_values(&[stream.name()]).inc();
+            self.metrics
+                .ingested
+                .with_label_values(&[stream.name()])
+                .inc();
         }
         core.wm.observe(stream, t);
     }
@@ -322,19 +406,38 @@ impl Monitor {
     /// Evaluates every streaming theme whose windows closed, applies the
     /// hits, and drops state no window needs any more.
     async fn step(&self, core: &mut Core) {
-        let ids: Vec<String> = core.themes.iter().filter(|(_, s)| s.enabled && !s.def.is_billing()).map(|(k, _)| k.clone()).collect();
+        let ids: Vec<String> = core
+            .themes
+            .iter()
+            .filter(|(_, s)| s.enabled && !s.def.is_billing())
+            .map(|(k, _)| k.clone())
+            .collect();
         let mut hits: Vec<Hit> = Vec::new();
         for id in ids {
-            let Some(slot) = core.themes.get(&id) else { continue };
+            let Some(slot) = core.themes.get(&id) else {
+                continue;
+            };
             let def = slot.def.clone();
-            let Some(stream) = stream_of(def.table) else { continue };
-            let Some(new) = core.wm.trigger(stream) else { continue };
+            let Some(stream) = stream_of(def.table) else {
+                continue;
+            };
+            let Some(new) = core.wm.trigger(stream) else {
+                continue;
+            };
             let old = core.progress.get(&id).copied();
-            let fresh: &[crate::records::MeterEvent] = if def.table == SourceTable::MeterEvent { &core.fresh_events } else { &[] };
+            let fresh: &[crate::records::MeterEvent] = if def.table == SourceTable::MeterEvent {
+                &core.fresh_events
+            } else {
+                &[]
+            };
             if old.is_some_and(|o| o >= new) && fresh.is_empty() {
                 continue;
             }
-            let sources = Sources { store: &core.store, archive: &core.archive, clock: self.clock() };
+            let sources = Sources {
+                store: &core.store,
+                archive: &core.archive,
+                clock: self.clock(),
+            };
             let batches = evaluate::batches_for_step(&sources, &def, old, new, fresh);
             let timer = std::time::Instant::now();
             let mut result: Result<Vec<Hit>, MonitorError> = Ok(Vec::new());
@@ -351,8 +454,13 @@ impl Monitor {
                     Err(e) => result = Err(e.into()),
                 }
             }
-            self.metrics.theme_eval.with_label_values(&[&id]).observe(timer.elapsed().as_secs_f64());
-            let Some(slot) = core.themes.get_mut(&id) else { continue };
+            self.metrics
+                .theme_eval
+                .with_label_values(&[&id])
+                .observe(timer.elapsed().as_secs_f64());
+            let Some(slot) = core.themes.get_mut(&id) else {
+                continue;
+            };
             slot.evaluations += 1;
             match result {
                 Ok(h) => {
@@ -376,13 +484,23 @@ impl Monitor {
         for (s, t) in core.wm.all_max_seen().collect::<Vec<_>>() {
             core.pending.watermarks.insert(s, t);
             if let Some(w) = core.wm.watermark(s) {
-                self.metrics.watermark.with_label_values(&[s.name()]).set(w as f64 / 1000.0);
+                self.metrics
+                    .watermark
+                    .with_label_values(&[s.name()])
+                    .set(w as f64 / 1000.0);
             }
         }
     }
 
     fn apply_hits(&self, core: &mut Core, mut hits: Vec<Hit>) {
-        hits.sort_by(|a, b| (a.window_start, a.window_end, &a.theme, &a.customer_id).cmp(&(b.window_start, b.window_end, &b.theme, &b.customer_id)));
+        hits.sort_by(|a, b| {
+            (a.window_start, a.window_end, &a.theme, &a.customer_id).cmp(&(
+                b.window_start,
+                b.window_end,
+                &b.theme,
+                &b.customer_id,
+            ))
+        });
         let now = now_ms();
         for hit in hits {
             let Some(cust) = core.archive.customer(&hit.customer_id) else {
@@ -390,9 +508,16 @@ impl Monitor {
                 continue;
             };
             let org = cust.org_code.clone();
-            let date = self.clock().local_date(hit.window_start.max(hit.window_end - 1));
+            let date = self
+                .clock()
+                .local_date(hit.window_start.max(hit.window_end - 1));
             if let Some(w) = core.whitelist.covering(&hit.theme, &hit.customer_id, date) {
-                let already = core.suppressed.iter().any(|s| s.theme == hit.theme && s.customer_id == hit.customer_id && s.window_start == hit.window_start && s.window_end == hit.window_end);
+                let already = core.suppressed.iter().any(|s| {
+                    s.theme == hit.theme
+                        && s.customer_id == hit.customer_id
+                        && s.window_start == hit.window_start
+                        && s.window_end == hit.window_end
+                });
                 if !already {
                     let s = SuppressedAlert {
                         theme: hit.theme.clone(),
@@ -404,7 +529,10 @@ impl Monitor {
                         evidence: hit.evidence.clone(),
                     };
                     self.metrics.alerts.with_label_values(&[&hit.theme]).inc();
-                    self.metrics.suppressed.with_label_values(&[&hit.theme]).inc();
+                    self.metrics
+                        .suppressed
+                        .with_label_values(&[&hit.theme])
+                        .inc();
                     core.suppressed.push_back(s.clone());
                     while core.suppressed.len() > KEEP_SUPPRESSED {
                         core.suppressed.pop_front();
@@ -413,7 +541,11 @@ impl Monitor {
                 }
                 continue;
             }
-            let severity = core.themes.get(&hit.theme).map(|s| s.def.severity.clone()).unwrap_or_else(|| "medium".into());
+            let severity = core
+                .themes
+                .get(&hit.theme)
+                .map(|s| s.def.severity.clone())
+                .unwrap_or_else(|| "medium".into());
             match core.book.apply_hit(&hit, &org, &severity, now) {
                 HitOutcome::Created(_) | HitOutcome::Added(_) => {
                     self.metrics.alerts.with_label_values(&[&hit.theme]).inc();
@@ -439,7 +571,13 @@ impl Monitor {
         }
         let cutoff = |s: Stream, extra: i64| -> Option<EpochMs> {
             let wm = core.wm.trigger(s)?;
-            let p = core.themes.iter().filter(|(_, t)| t.enabled && stream_of(t.def.table) == Some(s)).map(|(id, _)| core.progress.get(id).copied()).min().flatten()?;
+            let p = core
+                .themes
+                .iter()
+                .filter(|(_, t)| t.enabled && stream_of(t.def.table) == Some(s))
+                .map(|(id, _)| core.progress.get(id).copied())
+                .min()
+                .flatten()?;
             Some(wm.min(p) - keep.get(&s).copied().unwrap_or(0) - extra)
         };
         let load = cutoff(Stream::Load, HOUR_MS).unwrap_or(EpochMs::MIN);
@@ -454,7 +592,12 @@ impl Monitor {
     /// reports itself degraded.
     async fn flush(&self, core: &mut Core) -> Result<(), StateError> {
         core.pending.records.extend(core.store.take_changes());
-        core.pending.workorders.extend(core.book.take_dirty().into_iter().map(|w| (w.id.clone(), w)));
+        core.pending.workorders.extend(
+            core.book
+                .take_dirty()
+                .into_iter()
+                .map(|w| (w.id.clone(), w)),
+        );
         self.refresh_gauges(core);
         if core.pending.is_empty() {
             return Ok(());
@@ -466,8 +609,14 @@ impl Monitor {
                 Ok(())
             }
             Err(e) => {
-                self.metrics.commit_failures.with_label_values(&[self.backend.name()]).inc();
-                self.set_degraded(Some(format!("{e}; {} changes pending", core.pending.size())));
+                self.metrics
+                    .commit_failures
+                    .with_label_values(&[self.backend.name()])
+                    .inc();
+                self.set_degraded(Some(format!(
+                    "{e}; {} changes pending",
+                    core.pending.size()
+                )));
                 Err(e)
             }
         }
@@ -482,18 +631,24 @@ impl Monitor {
     fn refresh_gauges(&self, core: &Core) {
         self.metrics.workorders.reset();
         for ((status, theme), n) in core.book.counts() {
-            self.metrics.workorders.with_label_values(&[status.name(), &theme]).set(n as f64);
+            self.metrics
+                .workorders
+                .with_label_values(&[status.name(), &theme])
+                .set(n as f64);
         }
     }
 
     // ---- archive and billing ------------------------------------------------
 
     pub async fn upsert_archive(&self, body: &str) -> Result<usize, MonitorError> {
-        let customers = Archive::parse_document(body).map_err(|e| MonitorError::BadRequest(e.to_string()))?;
+        let customers =
+            Archive::parse_document(body).map_err(|e| MonitorError::BadRequest(e.to_string()))?;
         let mut core = self.core.lock().await;
         let n = customers.len();
         for c in customers {
-            core.pending.customers.insert(c.customer_id.to_string(), c.clone());
+            core.pending
+                .customers
+                .insert(c.customer_id.to_string(), c.clone());
             core.archive.upsert(c);
         }
         self.engine.set_archive(&core.archive)?;
@@ -502,7 +657,8 @@ impl Monitor {
     }
 
     pub async fn post_billing(&self, body: &str) -> Result<serde_json::Value, MonitorError> {
-        let period = parse_billing(body).map_err(|e: BillingError| MonitorError::BadRequest(e.to_string()))?;
+        let period = parse_billing(body)
+            .map_err(|e: BillingError| MonitorError::BadRequest(e.to_string()))?;
         let mut core = self.core.lock().await;
         let unknown: Vec<String> = period
             .bills
@@ -510,14 +666,27 @@ impl Monitor {
             .filter(|b| core.archive.customer(&b.customer_id).is_none())
             .map(|b| b.customer_id.to_string())
             .collect();
-        let batch = crate::tables::bill(&period).map_err(|e| EngineError::Table { table: "bill", message: e.to_string() })?;
-        let ids: Vec<String> = core.themes.iter().filter(|(_, s)| s.enabled && s.def.is_billing()).map(|(k, _)| k.clone()).collect();
+        let batch = crate::tables::bill(&period).map_err(|e| EngineError::Table {
+            table: "bill",
+            message: e.to_string(),
+        })?;
+        let ids: Vec<String> = core
+            .themes
+            .iter()
+            .filter(|(_, s)| s.enabled && s.def.is_billing())
+            .map(|(k, _)| k.clone())
+            .collect();
         let mut hits = Vec::new();
         for id in &ids {
-            let Some(def) = core.themes.get(id).map(|s| s.def.clone()) else { continue };
+            let Some(def) = core.themes.get(id).map(|s| s.def.clone()) else {
+                continue;
+            };
             let timer = std::time::Instant::now();
             let res = self.engine.run(&def, batch.clone()).await;
-            self.metrics.theme_eval.with_label_values(&[id]).observe(timer.elapsed().as_secs_f64());
+            self.metrics
+                .theme_eval
+                .with_label_values(&[id])
+                .observe(timer.elapsed().as_secs_f64());
             if let Some(slot) = core.themes.get_mut(id) {
                 slot.evaluations += 1;
                 slot.last_error = res.as_ref().err().map(|e| e.to_string());
@@ -534,7 +703,15 @@ impl Monitor {
                 detail: format!("bill for customer {c} who is not in the archive; its billing themes cannot be judged"),
                 raw: format!("{{\"period\":\"{}\",\"customer_id\":\"{c}\"}}", period.period),
             };
-            self.dead_letter(&mut core, "billing", "/api/v1/billing", Rejection { reason: Reason::UnknownMeter, ..rej });
+            self.dead_letter(
+                &mut core,
+                "billing",
+                "/api/v1/billing",
+                Rejection {
+                    reason: Reason::UnknownMeter,
+                    ..rej
+                },
+            );
         }
         let summary = serde_json::json!({
             "period": period.period,
@@ -543,7 +720,9 @@ impl Monitor {
             "hits": n_hits,
             "workorders_created": created,
         });
-        core.pending.billing.insert(period.period.clone(), period.clone());
+        core.pending
+            .billing
+            .insert(period.period.clone(), period.clone());
         core.billing.insert(period.period.clone(), period);
         self.flush(&mut core).await?;
         Ok(summary)
@@ -551,7 +730,10 @@ impl Monitor {
 
     // ---- work orders ----------------------------------------------------------
 
-    pub async fn list_workorders(&self, q: &WorkOrderQuery) -> (Vec<serde_json::Value>, Option<String>) {
+    pub async fn list_workorders(
+        &self,
+        q: &WorkOrderQuery,
+    ) -> (Vec<serde_json::Value>, Option<String>) {
         let core = self.core.lock().await;
         let limit = q.limit.unwrap_or(100).clamp(1, 1000);
         let mut items = Vec::new();
@@ -561,7 +743,9 @@ impl Monitor {
                 continue;
             }
             if items.len() == limit {
-                next = items.last().and_then(|v: &serde_json::Value| v["id"].as_str().map(String::from));
+                next = items
+                    .last()
+                    .and_then(|v: &serde_json::Value| v["id"].as_str().map(String::from));
                 break;
             }
             items.push(w.to_api(self.clock(), false));
@@ -575,12 +759,15 @@ impl Monitor {
     }
 
     pub async fn act(&self, id: &str, body: &str) -> Result<serde_json::Value, MonitorError> {
-        let (action, actor) = Action::parse(body).map_err(|e| MonitorError::BadRequest(e.to_string()))?;
+        let (action, actor) =
+            Action::parse(body).map_err(|e| MonitorError::BadRequest(e.to_string()))?;
         let mut core = self.core.lock().await;
         let now = now_ms();
         let res = core
             .book
-            .update(id, |w| workorder::lifecycle::apply(w, action, actor, now).map(|_| w.clone()))
+            .update(id, |w| {
+                workorder::lifecycle::apply(w, action, actor, now).map(|_| w.clone())
+            })
             .ok_or_else(|| MonitorError::NotFound(format!("no work order {id}")))?;
         let wo = res.map_err(|e| match e {
             LifecycleError::BadRequest(m) => MonitorError::BadRequest(m),
@@ -638,7 +825,10 @@ impl Monitor {
 
     pub async fn remove_whitelist(&self, id: &str) -> Result<WhitelistEntry, MonitorError> {
         let mut core = self.core.lock().await;
-        let e = core.whitelist.remove(id).ok_or_else(|| MonitorError::NotFound(format!("no whitelist entry {id}")))?;
+        let e = core
+            .whitelist
+            .remove(id)
+            .ok_or_else(|| MonitorError::NotFound(format!("no whitelist entry {id}")))?;
         core.pending.whitelist.insert(id.to_string(), None);
         self.flush(&mut core).await?;
         Ok(e)
@@ -655,7 +845,12 @@ impl Monitor {
             .collect()
     }
 
-    pub async fn dead_letters(&self, stream: Option<&str>, reason: Option<&str>, limit: usize) -> Vec<serde_json::Value> {
+    pub async fn dead_letters(
+        &self,
+        stream: Option<&str>,
+        reason: Option<&str>,
+        limit: usize,
+    ) -> Vec<serde_json::Value> {
         let core = self.core.lock().await;
         core.dead_letters
             .iter()
@@ -671,10 +866,13 @@ impl Monitor {
         let c = self.clock();
         let mut m = serde_json::Map::new();
         for s in Stream::ALL {
-            m.insert(s.name().into(), serde_json::json!({
-                "max_event_time": core.wm.max_seen(s).map(|t| c.format(t)),
-                "watermark": core.wm.watermark(s).map(|t| c.format(t)),
-            }));
+            m.insert(
+                s.name().into(),
+                serde_json::json!({
+                    "max_event_time": core.wm.max_seen(s).map(|t| c.format(t)),
+                    "watermark": core.wm.watermark(s).map(|t| c.format(t)),
+                }),
+            );
         }
         serde_json::Value::Object(m)
     }
@@ -702,29 +900,60 @@ impl Monitor {
     /// Adds a theme from SQL source: validated (parsed and planned) first; a
     /// bad one changes nothing. It judges windows closing from now on.
     pub async fn add_theme(&self, source: &str) -> Result<String, MonitorError> {
-        let def = ThemeDef::parse(source, &self.config.params).map_err(|e| MonitorError::BadRequest(e.to_string()))?;
-        self.engine.validate(&def).await.map_err(|e| MonitorError::BadRequest(e.to_string()))?;
+        let def = ThemeDef::parse(source, &self.config.params)
+            .map_err(|e| MonitorError::BadRequest(e.to_string()))?;
+        self.engine
+            .validate(&def)
+            .await
+            .map_err(|e| MonitorError::BadRequest(e.to_string()))?;
         let mut core = self.core.lock().await;
         if core.themes.contains_key(&def.id) {
-            return Err(MonitorError::Conflict(format!("theme {} exists; choose another id or disable the old one", def.id)));
+            return Err(MonitorError::Conflict(format!(
+                "theme {} exists; choose another id or disable the old one",
+                def.id
+            )));
         }
         let id = def.id.clone();
         if let Some(w) = stream_of(def.table).and_then(|s| core.wm.trigger(s)) {
             core.progress.insert(id.clone(), w);
             core.pending.progress.insert(id.clone(), w);
         }
-        core.pending.themes.insert(id.clone(), Some(StoredTheme { id: id.clone(), source: source.to_string(), enabled: true }));
-        core.themes.insert(id.clone(), ThemeSlot { def, enabled: true, builtin: false, hits: 0, evaluations: 0, last_error: None });
+        core.pending.themes.insert(
+            id.clone(),
+            Some(StoredTheme {
+                id: id.clone(),
+                source: source.to_string(),
+                enabled: true,
+            }),
+        );
+        core.themes.insert(
+            id.clone(),
+            ThemeSlot {
+                def,
+                enabled: true,
+                builtin: false,
+                hits: 0,
+                evaluations: 0,
+                last_error: None,
+            },
+        );
         self.flush(&mut core).await?;
         Ok(id)
     }
 
     pub async fn set_theme_enabled(&self, id: &str, enabled: bool) -> Result<(), MonitorError> {
         let mut core = self.core.lock().await;
-        let slot = core.themes.get_mut(id).ok_or_else(|| MonitorError::NotFound(format!("no theme {id}")))?;
+        let slot = core
+            .themes
+            .get_mut(id)
+            .ok_or_else(|| MonitorError::NotFound(format!("no theme {id}")))?;
         slot.enabled = enabled;
         if !slot.builtin {
-            let stored = StoredTheme { id: id.to_string(), source: slot.def.source.clone(), enabled };
+            let stored = StoredTheme {
+                id: id.to_string(),
+                source: slot.def.source.clone(),
+                enabled,
+            };
             core.pending.themes.insert(id.to_string(), Some(stored));
         }
         self.flush(&mut core).await?;
@@ -733,20 +962,31 @@ impl Monitor {
 
     /// Backtest: runs a theme (by id, or given as source) over the history
     /// held now, without raising anything.
-    pub async fn dry_run(&self, id_or_source: &str) -> Result<Vec<serde_json::Value>, MonitorError> {
+    pub async fn dry_run(
+        &self,
+        id_or_source: &str,
+    ) -> Result<Vec<serde_json::Value>, MonitorError> {
         let core = self.core.lock().await;
         let def = match core.themes.get(id_or_source) {
             Some(s) => s.def.clone(),
-            None => ThemeDef::parse(id_or_source, &self.config.params).map_err(|e| MonitorError::BadRequest(e.to_string()))?,
+            None => ThemeDef::parse(id_or_source, &self.config.params)
+                .map_err(|e| MonitorError::BadRequest(e.to_string()))?,
         };
         let mut hits = Vec::new();
         if def.is_billing() {
             for p in core.billing.values() {
-                let batch = crate::tables::bill(p).map_err(|e| EngineError::Table { table: "bill", message: e.to_string() })?;
+                let batch = crate::tables::bill(p).map_err(|e| EngineError::Table {
+                    table: "bill",
+                    message: e.to_string(),
+                })?;
                 hits.extend(self.engine.run(&def, batch).await?);
             }
         } else if let Some(new) = stream_of(def.table).and_then(|s| core.wm.trigger(s)) {
-            let sources = Sources { store: &core.store, archive: &core.archive, clock: self.clock() };
+            let sources = Sources {
+                store: &core.store,
+                archive: &core.archive,
+                clock: self.clock(),
+            };
             for b in evaluate::batches_for_step(&sources, &def, None, new, &[]) {
                 hits.extend(self.engine.run(&def, b?).await?);
             }
@@ -774,9 +1014,16 @@ impl WorkOrderQuery {
     fn matches(&self, w: &WorkOrder) -> bool {
         let empty = |o: &Option<String>| o.as_deref().is_none_or(str::is_empty);
         (empty(&self.theme) || self.theme.as_deref() == Some(w.theme.as_str()))
-            && (empty(&self.status) || self.status.as_deref() == Some(w.status.name()) || (self.status.as_deref() == Some("active") && w.status.is_active()))
-            && (empty(&self.org) || self.org.as_deref().is_some_and(|o| w.org_code.starts_with(o)))
-            && (empty(&self.customer_id) || self.customer_id.as_deref() == Some(w.customer_id.as_str()))
+            && (empty(&self.status)
+                || self.status.as_deref() == Some(w.status.name())
+                || (self.status.as_deref() == Some("active") && w.status.is_active()))
+            && (empty(&self.org)
+                || self
+                    .org
+                    .as_deref()
+                    .is_some_and(|o| w.org_code.starts_with(o)))
+            && (empty(&self.customer_id)
+                || self.customer_id.as_deref() == Some(w.customer_id.as_str()))
     }
 }
 

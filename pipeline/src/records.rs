@@ -71,6 +71,7 @@ pub struct LoadPoint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Freeze {
     pub meter_id: MeterId,
+    #[serde(with = "crate::time::date_serde")]
     pub date: NaiveDate,
     pub ts: EpochMs,
     pub reg_total: Decimal,

@@ -145,7 +145,10 @@ impl StateBackend for MemoryBackend {
 
     fn load(&self) -> BoxFuture<'_, Result<Snapshot, StateError>> {
         Box::pin(async move {
-            let st = self.inner.lock().map_err(|_| StateError("memory state poisoned".into()))?;
+            let st = self
+                .inner
+                .lock()
+                .map_err(|_| StateError("memory state poisoned".into()))?;
             let mut s = st.snap.clone();
             s.records = st.records.values().cloned().collect();
             s.workorders = st.workorders.values().cloned().collect();
@@ -159,11 +162,15 @@ impl StateBackend for MemoryBackend {
 
     fn commit<'a>(&'a self, c: &'a Commit) -> BoxFuture<'a, Result<(), StateError>> {
         Box::pin(async move {
-            let mut st = self.inner.lock().map_err(|_| StateError("memory state poisoned".into()))?;
+            let mut st = self
+                .inner
+                .lock()
+                .map_err(|_| StateError("memory state poisoned".into()))?;
             for ch in &c.records {
                 match ch {
                     StoreChange::Put(r) => {
-                        st.records.insert((r.stream(), r.meter_id().to_string(), r.key()), r.clone());
+                        st.records
+                            .insert((r.stream(), r.meter_id().to_string(), r.key()), r.clone());
                     }
                     StoreChange::Delete(s, m, k) => {
                         st.records.remove(&(*s, m.to_string(), k.clone()));

@@ -59,7 +59,11 @@ impl RecordStore {
         match r {
             Record::Load(l) => put(&mut self.load, (l.ts, l.meter_id.clone()), l),
             Record::Freeze(f) => put(&mut self.freeze, (f.date, f.meter_id.clone()), f),
-            Record::Event(e) => put(&mut self.event, (e.ts, e.meter_id.clone(), e.code.clone()), e),
+            Record::Event(e) => put(
+                &mut self.event,
+                (e.ts, e.meter_id.clone(), e.code.clone()),
+                e,
+            ),
         }
     }
 
@@ -67,7 +71,9 @@ impl RecordStore {
         match r {
             Record::Load(l) => self.load.get(&(l.ts, l.meter_id.clone())) == Some(l),
             Record::Freeze(f) => self.freeze.get(&(f.date, f.meter_id.clone())) == Some(f),
-            Record::Event(e) => self.event.get(&(e.ts, e.meter_id.clone(), e.code.clone())) == Some(e),
+            Record::Event(e) => {
+                self.event.get(&(e.ts, e.meter_id.clone(), e.code.clone())) == Some(e)
+            }
         }
     }
 
@@ -84,11 +90,15 @@ impl RecordStore {
     }
 
     pub fn load_range(&self, from: EpochMs, to: EpochMs) -> impl Iterator<Item = &LoadPoint> {
-        self.load.range((from, MeterId::new(""))..(to, MeterId::new(""))).map(|(_, v)| v)
+        self.load
+            .range((from, MeterId::new(""))..(to, MeterId::new("")))
+            .map(|(_, v)| v)
     }
 
     pub fn freeze_range(&self, from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = &Freeze> {
-        self.freeze.range((from, MeterId::new(""))..(to, MeterId::new(""))).map(|(_, v)| v)
+        self.freeze
+            .range((from, MeterId::new(""))..(to, MeterId::new("")))
+            .map(|(_, v)| v)
     }
 
     pub fn freeze_of(&self, date: NaiveDate, meter: &MeterId) -> Option<&Freeze> {
@@ -106,15 +116,23 @@ impl RecordStore {
     pub fn evict(&mut self, load_before: EpochMs, freeze_before: NaiveDate, event_before: EpochMs) {
         let keep = self.load.split_off(&(load_before, MeterId::new("")));
         for ((ts, m), _) in std::mem::replace(&mut self.load, keep) {
-            self.changes.push(StoreChange::Delete(Stream::Load, m, RecordKey::Load(ts)));
+            self.changes
+                .push(StoreChange::Delete(Stream::Load, m, RecordKey::Load(ts)));
         }
         let keep = self.freeze.split_off(&(freeze_before, MeterId::new("")));
         for ((d, m), _) in std::mem::replace(&mut self.freeze, keep) {
-            self.changes.push(StoreChange::Delete(Stream::Freeze, m, RecordKey::Freeze(d)));
+            self.changes
+                .push(StoreChange::Delete(Stream::Freeze, m, RecordKey::Freeze(d)));
         }
-        let keep = self.event.split_off(&(event_before, MeterId::new(""), String::new()));
+        let keep = self
+            .event
+            .split_off(&(event_before, MeterId::new(""), String::new()));
         for ((ts, m, code), _) in std::mem::replace(&mut self.event, keep) {
-            self.changes.push(StoreChange::Delete(Stream::Event, m, RecordKey::Event(ts, code)));
+            self.changes.push(StoreChange::Delete(
+                Stream::Event,
+                m,
+                RecordKey::Event(ts, code),
+            ));
         }
     }
 }
@@ -151,6 +169,12 @@ mod tests {
         s.upsert(lp(900_000, 1));
         s.evict(900_000, NaiveDate::MIN, 0);
         assert_eq!(s.len(), 1);
-        assert!(matches!(s.take_changes().as_slice(), [StoreChange::Put(_), StoreChange::Delete(Stream::Load, _, RecordKey::Load(0))]));
+        assert!(matches!(
+            s.take_changes().as_slice(),
+            [
+                StoreChange::Put(_),
+                StoreChange::Delete(Stream::Load, _, RecordKey::Load(0))
+            ]
+        ));
     }
 }

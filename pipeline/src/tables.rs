@@ -9,7 +9,8 @@ use crate::theme::{WINDOW_END_COL, WINDOW_START_COL};
 use crate::time::{date_to_local_ms, LocalMs};
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, StringBuilder,
+    TimestampMillisecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::error::ArrowError;
@@ -50,11 +51,15 @@ struct Cols {
 
 impl Cols {
     fn new() -> Self {
-        Self { fields: Vec::new(), arrays: Vec::new() }
+        Self {
+            fields: Vec::new(),
+            arrays: Vec::new(),
+        }
     }
 
     fn add(&mut self, name: &str, nullable: bool, a: ArrayRef) {
-        self.fields.push(Field::new(name, a.data_type().clone(), nullable));
+        self.fields
+            .push(Field::new(name, a.data_type().clone(), nullable));
         self.arrays.push(a);
     }
 
@@ -82,7 +87,12 @@ pub struct Placed<'a, T> {
     pub window: Option<(LocalMs, LocalMs)>,
 }
 
-fn common_cols<T>(cols: &mut Cols, rows: &[Placed<T>], ts: impl Fn(&T) -> LocalMs, meter: impl Fn(&T) -> &str) {
+fn common_cols<T>(
+    cols: &mut Cols,
+    rows: &[Placed<T>],
+    ts: impl Fn(&T) -> LocalMs,
+    meter: impl Fn(&T) -> &str,
+) {
     let mut t = TimestampMillisecondBuilder::with_capacity(rows.len());
     let mut m = StringBuilder::new();
     let mut c = StringBuilder::new();
@@ -103,7 +113,10 @@ fn common_cols<T>(cols: &mut Cols, rows: &[Placed<T>], ts: impl Fn(&T) -> LocalM
 }
 
 /// `load_point`: ts (local), meter_id, customer_id, p_kw, q_kvar, ua…ic, pf.
-pub fn load_point(rows: &[Placed<LoadPoint>], local: impl Fn(i64) -> LocalMs) -> Result<RecordBatch, ArrowError> {
+pub fn load_point(
+    rows: &[Placed<LoadPoint>],
+    local: impl Fn(i64) -> LocalMs,
+) -> Result<RecordBatch, ArrowError> {
     let mut cols = Cols::new();
     common_cols(&mut cols, rows, |r| local(r.ts), |r| r.meter_id.as_str());
     let rs: Vec<&LoadPoint> = rows.iter().map(|p| p.row).collect();
@@ -137,7 +150,12 @@ fn delta(cur: Option<Decimal>, prev: Option<Decimal>, mult: Decimal) -> Option<D
 /// kvarh (register deltas × multiplier; null where a register is missing).
 pub fn meter_day(rows: &[Placed<MeterDay>]) -> Result<RecordBatch, ArrowError> {
     let mut cols = Cols::new();
-    common_cols(&mut cols, rows, |r| date_to_local_ms(r.cur.date), |r| r.cur.meter_id.as_str());
+    common_cols(
+        &mut cols,
+        rows,
+        |r| date_to_local_ms(r.cur.date),
+        |r| r.cur.meter_id.as_str(),
+    );
     let mut day = Date32Builder::with_capacity(rows.len());
     for p in rows {
         day.append_value(date32(p.row.cur.date));
@@ -161,10 +179,17 @@ pub fn meter_day(rows: &[Placed<MeterDay>]) -> Result<RecordBatch, ArrowError> {
 }
 
 /// `meter_event`: ts (local), meter_id, customer_id, code, phase, state.
-pub fn meter_event(rows: &[Placed<MeterEvent>], local: impl Fn(i64) -> LocalMs) -> Result<RecordBatch, ArrowError> {
+pub fn meter_event(
+    rows: &[Placed<MeterEvent>],
+    local: impl Fn(i64) -> LocalMs,
+) -> Result<RecordBatch, ArrowError> {
     let mut cols = Cols::new();
     common_cols(&mut cols, rows, |r| local(r.ts), |r| r.meter_id.as_str());
-    let (mut code, mut phase, mut state) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let (mut code, mut phase, mut state) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
     for p in rows {
         code.append_value(&p.row.code);
         phase.append_option(p.row.phase.as_deref());
@@ -186,9 +211,20 @@ pub fn bill(period: &BillingPeriod) -> Result<RecordBatch, ArrowError> {
     let end = date_to_local_ms(period.next_first_day);
     let mut cols = Cols::new();
     let mut ts = TimestampMillisecondBuilder::with_capacity(n);
-    let (mut ws, mut we) = (TimestampMillisecondBuilder::with_capacity(n), TimestampMillisecondBuilder::with_capacity(n));
-    let (mut p, mut ps, mut pe) = (StringBuilder::new(), Date32Builder::new(), Date32Builder::new());
-    let (mut cid, mut tk, mut tc) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let (mut ws, mut we) = (
+        TimestampMillisecondBuilder::with_capacity(n),
+        TimestampMillisecondBuilder::with_capacity(n),
+    );
+    let (mut p, mut ps, mut pe) = (
+        StringBuilder::new(),
+        Date32Builder::new(),
+        Date32Builder::new(),
+    );
+    let (mut cid, mut tk, mut tc) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
     let mut pf = BooleanBuilder::new();
     for b in &period.bills {
         ts.append_value(start);
@@ -259,7 +295,10 @@ pub fn customers(a: &Archive) -> Result<RecordBatch, ArrowError> {
 /// `capacity_changes`: customer_id, kind (suspend|reduce), kva, start_date,
 /// end_date (null = open-ended).
 pub fn capacity_changes(a: &Archive) -> Result<RecordBatch, ArrowError> {
-    let rows: Vec<_> = a.customers().flat_map(|c| c.capacity_changes.iter().map(move |ch| (c, ch))).collect();
+    let rows: Vec<_> = a
+        .customers()
+        .flat_map(|c| c.capacity_changes.iter().map(move |ch| (c, ch)))
+        .collect();
     let mut cols = Cols::new();
     let (mut cid, mut kind) = (StringBuilder::new(), StringBuilder::new());
     let (mut sd, mut ed) = (Date32Builder::new(), Date32Builder::new());

@@ -17,7 +17,12 @@ pub enum SourceTable {
 }
 
 impl SourceTable {
-    pub const ALL: [SourceTable; 4] = [SourceTable::LoadPoint, SourceTable::MeterDay, SourceTable::MeterEvent, SourceTable::Bill];
+    pub const ALL: [SourceTable; 4] = [
+        SourceTable::LoadPoint,
+        SourceTable::MeterDay,
+        SourceTable::MeterEvent,
+        SourceTable::Bill,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -120,7 +125,10 @@ fn tokens(sql: &str) -> Vec<Tok> {
 impl ThemeDef {
     /// Reads a theme file. `overrides` replace parameter defaults
     /// (deployment config), by parameter name.
-    pub fn parse(file_text: &str, overrides: &BTreeMap<String, String>) -> Result<ThemeDef, ThemeError> {
+    pub fn parse(
+        file_text: &str,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<ThemeDef, ThemeError> {
         let mut header: BTreeMap<String, String> = BTreeMap::new();
         let mut params = Vec::new();
         let mut description = Vec::new();
@@ -139,7 +147,11 @@ impl ThemeDef {
                         theme: header.get("theme").cloned().unwrap_or_default(),
                         message: format!("parameter line `{rest}` must read `-- param: name = value -- what it means`"),
                     })?;
-                    params.push(Param { name: name.trim().into(), default: default.trim().into(), doc: doc.trim().into() });
+                    params.push(Param {
+                        name: name.trim().into(),
+                        default: default.trim().into(),
+                        doc: doc.trim().into(),
+                    });
                 }
                 Some((k, v)) if !k.contains(' ') => {
                     header.insert(k.trim().to_string(), v.trim().to_string());
@@ -151,19 +163,33 @@ impl ThemeDef {
             theme: "?".into(),
             message: "the file must start with a `-- theme: <id>` line".into(),
         })?;
-        let err = |message: String| ThemeError { theme: id.clone(), message };
-        if id.is_empty() || !id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_') {
+        let err = |message: String| ThemeError {
+            theme: id.clone(),
+            message,
+        };
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        {
             return Err(err(format!("id {id:?} must be lower_snake_case")));
         }
-        let mut values: BTreeMap<String, String> = params.iter().map(|p| (p.name.clone(), p.default.clone())).collect();
+        let mut values: BTreeMap<String, String> = params
+            .iter()
+            .map(|p| (p.name.clone(), p.default.clone()))
+            .collect();
         for (k, v) in overrides {
             if let Some(slot) = values.get_mut(k) {
                 *slot = v.clone();
             }
         }
         for (k, v) in &values {
-            if v.parse::<rust_decimal::Decimal>().is_err() && !(v.starts_with('\'') && v.ends_with('\'')) {
-                return Err(err(format!("parameter {k} = {v:?} must be a number or a quoted string")));
+            if v.parse::<rust_decimal::Decimal>().is_err()
+                && !(v.starts_with('\'') && v.ends_with('\''))
+            {
+                return Err(err(format!(
+                    "parameter {k} = {v:?} must be a number or a quoted string"
+                )));
             }
         }
         let substituted = substitute_params(file_text, &values).map_err(&err)?;
@@ -174,7 +200,10 @@ impl ThemeDef {
         }
         Ok(ThemeDef {
             title: header.get("title").cloned().unwrap_or_else(|| id.clone()),
-            severity: header.get("severity").cloned().unwrap_or_else(|| "medium".into()),
+            severity: header
+                .get("severity")
+                .cloned()
+                .unwrap_or_else(|| "medium".into()),
             description: description.join(" "),
             id,
             params,
@@ -195,10 +224,9 @@ impl ThemeDef {
 /// never inside comments.
 fn substitute_params(sql: &str, values: &BTreeMap<String, String>) -> Result<String, String> {
     let lookup = |name: &str| {
-        values
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("${name} is used but not declared; add `-- param: {name} = <default>`"))
+        values.get(name).cloned().ok_or_else(|| {
+            format!("${name} is used but not declared; add `-- param: {name} = <default>`")
+        })
     };
     let mut out = String::with_capacity(sql.len());
     let mut last = 0;
@@ -215,7 +243,9 @@ fn substitute_params(sql: &str, values: &BTreeMap<String, String>) -> Result<Str
                 let mut rest = lit;
                 while let Some(i) = rest.find('$') {
                     out.push_str(&rest[..i]);
-                    let name_len = rest[i + 1..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len() - i - 1);
+                    let name_len = rest[i + 1..]
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(rest.len() - i - 1);
                     let value = lookup(&rest[i + 1..i + 1 + name_len])?;
                     out.push_str(value.trim_matches('\''));
                     rest = &rest[i + 1 + name_len..];
@@ -263,7 +293,9 @@ fn rewrite_windows(sql: &str) -> Result<(String, Option<WindowSpec>), String> {
         let mut args: Vec<Vec<Tok>> = vec![Vec::new()];
         let mut j = i + 2;
         let close = loop {
-            let Some(t) = toks.get(j) else { return Err(format!("{name}( is not closed")) };
+            let Some(t) = toks.get(j) else {
+                return Err(format!("{name}( is not closed"));
+            };
             match t {
                 Tok::Other(p) if sql.as_bytes()[*p] == b'(' => depth += 1,
                 Tok::Other(p) if sql.as_bytes()[*p] == b')' => {
@@ -288,7 +320,10 @@ fn rewrite_windows(sql: &str) -> Result<(String, Option<WindowSpec>), String> {
             }
             j += 1;
         };
-        let spans: Vec<Span> = args.iter().map(|a| interval_arg(sql, a)).collect::<Result<_, _>>()?;
+        let spans: Vec<Span> = args
+            .iter()
+            .map(|a| interval_arg(sql, a))
+            .collect::<Result<_, _>>()?;
         let this = match (name.as_str(), spans.as_slice()) {
             ("tumble", [size]) => WindowSpec::Tumble(*size),
             ("hop", [Span::Fixed(slide), Span::Fixed(size)]) => WindowSpec::Hop { slide: *slide, size: *size },
@@ -305,7 +340,9 @@ fn rewrite_windows(sql: &str) -> Result<(String, Option<WindowSpec>), String> {
         }
         spec = Some(this);
         out.push_str(&sql[last..s]);
-        out.push_str(&format!("named_struct('start', {WINDOW_START_COL}, 'end', {WINDOW_END_COL})"));
+        out.push_str(&format!(
+            "named_struct('start', {WINDOW_START_COL}, 'end', {WINDOW_END_COL})"
+        ));
         last = close + 1;
         i = j + 1;
     }
@@ -351,9 +388,19 @@ mod tests {
         let t = ThemeDef::parse(SRC, &BTreeMap::new()).unwrap();
         assert_eq!(t.id, "demo");
         assert_eq!(t.params[0].name, "ratio");
-        assert_eq!(t.window, Some(WindowSpec::Hop { slide: 15 * MINUTE_MS, size: 30 * MINUTE_MS }));
+        assert_eq!(
+            t.window,
+            Some(WindowSpec::Hop {
+                slide: 15 * MINUTE_MS,
+                size: 30 * MINUTE_MS
+            })
+        );
         assert_eq!(t.table, SourceTable::LoadPoint);
-        assert!(t.sql.contains("named_struct('start', __window_start"), "{}", t.sql);
+        assert!(
+            t.sql.contains("named_struct('start', __window_start"),
+            "{}",
+            t.sql
+        );
         assert!(t.sql.contains("kw > 1.2 * 10"));
         assert!(t.sql.contains("'hop(' in a comment"));
     }
@@ -362,10 +409,19 @@ mod tests {
     fn overrides_and_errors() {
         let mut o = BTreeMap::new();
         o.insert("ratio".to_string(), "1.5".to_string());
-        assert!(ThemeDef::parse(SRC, &o).unwrap().sql.contains("kw > 1.5 * 10"));
+        assert!(ThemeDef::parse(SRC, &o)
+            .unwrap()
+            .sql
+            .contains("kw > 1.5 * 10"));
         let undeclared = SRC.replace("$ratio", "$nope");
-        assert!(ThemeDef::parse(&undeclared, &BTreeMap::new()).unwrap_err().message.contains("$nope"));
-        let two = SRC.replace("FROM load_point", "FROM load_point JOIN meter_day USING (meter_id)");
+        assert!(ThemeDef::parse(&undeclared, &BTreeMap::new())
+            .unwrap_err()
+            .message
+            .contains("$nope"));
+        let two = SRC.replace(
+            "FROM load_point",
+            "FROM load_point JOIN meter_day USING (meter_id)",
+        );
         assert!(ThemeDef::parse(&two, &BTreeMap::new()).is_err());
         assert!(ThemeDef::parse("SELECT 1", &BTreeMap::new()).is_err());
     }

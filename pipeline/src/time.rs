@@ -25,7 +25,9 @@ pub struct BusinessClock {
 
 impl Default for BusinessClock {
     fn default() -> Self {
-        Self { tz: chrono_tz::Asia::Shanghai }
+        Self {
+            tz: chrono_tz::Asia::Shanghai,
+        }
     }
 }
 
@@ -35,9 +37,9 @@ impl BusinessClock {
     }
 
     pub fn parse_tz(name: &str) -> Result<Self, String> {
-        name.parse::<Tz>()
-            .map(Self::new)
-            .map_err(|_| format!("unknown time zone {name:?}: use an IANA name such as Asia/Shanghai"))
+        name.parse::<Tz>().map(Self::new).map_err(|_| {
+            format!("unknown time zone {name:?}: use an IANA name such as Asia/Shanghai")
+        })
     }
 
     pub fn tz(&self) -> Tz {
@@ -137,7 +139,11 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
         "m" | "min" => MINUTE_MS,
         "h" => HOUR_MS,
         "d" => DAY_MS,
-        _ => return Err(format!("duration {t:?}: unknown unit {unit:?}; use ms, s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "duration {t:?}: unknown unit {unit:?}; use ms, s, m, h or d"
+            ))
+        }
     };
     Ok(n.saturating_mul(mult))
 }
@@ -172,5 +178,42 @@ mod tests {
         assert_eq!(parse_duration_ms("1h").unwrap(), HOUR_MS);
         assert_eq!(parse_duration_ms("15m").unwrap(), 15 * MINUTE_MS);
         assert!(parse_duration_ms("1 fortnight").is_err());
+    }
+}
+
+/// `NaiveDate` as `YYYY-MM-DD` in stored JSON (chrono's own serde feature
+/// would rebuild the whole DataFusion tree for one format).
+pub mod date_serde {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&d.format("%Y-%m-%d"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_date(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+pub mod opt_date_serde {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(&d.format("%Y-%m-%d")),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(s) => super::parse_date(&s)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
     }
 }

@@ -7,7 +7,9 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Builder, Int64Builder};
 use datafusion::arrow::datatypes::{DataType, Date32Type, Decimal128Type};
 use datafusion::common::{DataFusionError, Result};
-use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use jicha_domain::{calendar, money, tariff};
 use rust_decimal::Decimal;
 use std::sync::Arc;
@@ -34,8 +36,61 @@ fn from_decimal(d: Decimal, scale: i8) -> Option<i128> {
     (d.scale() == scale as u32).then(|| d.mantissa())
 }
 
-fn arrays(args: &[ColumnarValue]) -> Result<Vec<ArrayRef>> {
-    ColumnarValue::values_to_arrays(args)
+type Kernel = fn(&[ArrayRef]) -> Result<ArrayRef>;
+
+/// A domain function as a DataFusion UDF. Arguments are cast to the
+/// declared types (`coerce_types`), so `round_yuan(kva * 25.00)` works at
+/// any decimal scale and `valley_limit_kwh(c, 1.2, 8, d)` takes integers.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DomainUdf {
+    name: &'static str,
+    args: Vec<DataType>,
+    ret: DataType,
+    signature: Signature,
+    kernel: Kernel,
+}
+
+impl DomainUdf {
+    fn new(name: &'static str, args: Vec<DataType>, ret: DataType, kernel: Kernel) -> ScalarUDF {
+        ScalarUDF::new_from_impl(DomainUdf {
+            name,
+            args,
+            ret,
+            signature: Signature::user_defined(Volatility::Immutable),
+            kernel,
+        })
+    }
+}
+
+impl ScalarUDFImpl for DomainUdf {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(self.ret.clone())
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != self.args.len() {
+            return Err(DataFusionError::Plan(format!(
+                "{} takes {} arguments, got {}",
+                self.name,
+                self.args.len(),
+                arg_types.len()
+            )));
+        }
+        Ok(self.args.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        (self.kernel)(&arrays).map(ColumnarValue::Array)
+    }
 }
 
 fn dates(a: &ArrayRef) -> Result<&datafusion::arrow::array::PrimitiveArray<Date32Type>> {
@@ -51,13 +106,11 @@ fn decs(a: &ArrayRef) -> Result<&datafusion::arrow::array::PrimitiveArray<Decima
 /// `overlap_days(start, end, from, to)`: days of [start, end] (end NULL =
 /// open-ended) inside [from, to], both inclusive.
 fn overlap_days() -> ScalarUDF {
-    create_udf(
+    DomainUdf::new(
         "overlap_days",
         vec![DataType::Date32; 4],
         DataType::Int64,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let a = arrays(args)?;
+        |a: &[ArrayRef]| {
             let (s, e, f, t) = (dates(&a[0])?, dates(&a[1])?, dates(&a[2])?, dates(&a[3])?);
             let mut out = Int64Builder::with_capacity(s.len());
             for i in 0..s.len() {
@@ -66,23 +119,26 @@ fn overlap_days() -> ScalarUDF {
                     continue;
                 }
                 let end = (!e.is_null(i)).then(|| from_date32(e.value(i)));
-                out.append_value(calendar::overlap_days(from_date32(s.value(i)), end, from_date32(f.value(i)), from_date32(t.value(i))));
+                out.append_value(calendar::overlap_days(
+                    from_date32(s.value(i)),
+                    end,
+                    from_date32(f.value(i)),
+                    from_date32(t.value(i)),
+                ));
             }
-            Ok(ColumnarValue::Array(Arc::new(out.finish())))
-        }),
+            Ok(Arc::new(out.finish()) as ArrayRef)
+        },
     )
 }
 
 /// `suspended_days_in_year(start, end, period_last_day)`: days of one
 /// suspension inside the calendar year of the period, capped at its last day.
 fn suspended_days_in_year() -> ScalarUDF {
-    create_udf(
+    DomainUdf::new(
         "suspended_days_in_year",
         vec![DataType::Date32; 3],
         DataType::Int64,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let a = arrays(args)?;
+        |a: &[ArrayRef]| {
             let (s, e, l) = (dates(&a[0])?, dates(&a[1])?, dates(&a[2])?);
             let mut out = Int64Builder::with_capacity(s.len());
             for i in 0..s.len() {
@@ -91,48 +147,62 @@ fn suspended_days_in_year() -> ScalarUDF {
                     continue;
                 }
                 let end = (!e.is_null(i)).then(|| from_date32(e.value(i)));
-                out.append_value(calendar::suspended_days_in_year(from_date32(s.value(i)), end, from_date32(l.value(i))));
+                out.append_value(calendar::suspended_days_in_year(
+                    from_date32(s.value(i)),
+                    end,
+                    from_date32(l.value(i)),
+                ));
             }
-            Ok(ColumnarValue::Array(Arc::new(out.finish())))
-        }),
+            Ok(Arc::new(out.finish()) as ArrayRef)
+        },
     )
 }
 
 /// `days_in_month(date)`.
 fn days_in_month() -> ScalarUDF {
     use chrono::Datelike;
-    create_udf(
+    DomainUdf::new(
         "days_in_month",
         vec![DataType::Date32],
         DataType::Int64,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let a = arrays(args)?;
+        |a: &[ArrayRef]| {
             let d = dates(&a[0])?;
             let mut out = Int64Builder::with_capacity(d.len());
             for i in 0..d.len() {
                 let day = from_date32(d.value(i));
-                out.append_option((!d.is_null(i)).then(|| calendar::days_in_month(day.year(), day.month()).map(i64::from)).flatten());
+                out.append_option(
+                    (!d.is_null(i))
+                        .then(|| calendar::days_in_month(day.year(), day.month()).map(i64::from))
+                        .flatten(),
+                );
             }
-            Ok(ColumnarValue::Array(Arc::new(out.finish())))
-        }),
+            Ok(Arc::new(out.finish()) as ArrayRef)
+        },
     )
 }
 
 /// `valley_limit_kwh(contract_kva, valley_overload, valley_hours, day_of_month)`.
 fn valley_limit_kwh() -> ScalarUDF {
-    create_udf(
+    DomainUdf::new(
         "valley_limit_kwh",
-        vec![dec_in(DEC_SCALE), dec_in(DEC_SCALE), dec_in(DEC_SCALE), DataType::Int64],
+        vec![
+            dec_in(DEC_SCALE),
+            dec_in(DEC_SCALE),
+            dec_in(DEC_SCALE),
+            DataType::Int64,
+        ],
         dec_in(DEC_SCALE),
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let a = arrays(args)?;
+        |a: &[ArrayRef]| {
             let (c, o, h) = (decs(&a[0])?, decs(&a[1])?, decs(&a[2])?);
             let d = a[3]
                 .as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>()
-                .ok_or_else(|| DataFusionError::Execution("valley_limit_kwh: day_of_month must be an integer".into()))?;
-            let mut out = Decimal128Builder::with_capacity(c.len()).with_data_type(dec_in(DEC_SCALE));
+                .ok_or_else(|| {
+                    DataFusionError::Execution(
+                        "valley_limit_kwh: day_of_month must be an integer".into(),
+                    )
+                })?;
+            let mut out =
+                Decimal128Builder::with_capacity(c.len()).with_data_type(dec_in(DEC_SCALE));
             for i in 0..c.len() {
                 let v = (|| {
                     if c.is_null(i) || o.is_null(i) || h.is_null(i) || d.is_null(i) {
@@ -149,33 +219,41 @@ fn valley_limit_kwh() -> ScalarUDF {
                 })();
                 out.append_option(v);
             }
-            Ok(ColumnarValue::Array(Arc::new(out.finish())))
-        }),
+            Ok(Arc::new(out.finish()) as ArrayRef)
+        },
     )
 }
 
 /// `round_yuan(x)`: half-up to 0.01 元.
 fn round_yuan() -> ScalarUDF {
-    create_udf(
+    DomainUdf::new(
         "round_yuan",
         vec![dec_in(MONEY_IN_SCALE)],
         DataType::Decimal128(38, 2),
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let a = arrays(args)?;
+        |a: &[ArrayRef]| {
             let x = decs(&a[0])?;
-            let mut out = Decimal128Builder::with_capacity(x.len()).with_data_type(DataType::Decimal128(38, 2));
+            let mut out = Decimal128Builder::with_capacity(x.len())
+                .with_data_type(DataType::Decimal128(38, 2));
             for i in 0..x.len() {
                 let v = (!x.is_null(i))
-                    .then(|| to_decimal(x.value(i), MONEY_IN_SCALE).and_then(|d| from_decimal(money::round_yuan(d), 2)))
+                    .then(|| {
+                        to_decimal(x.value(i), MONEY_IN_SCALE)
+                            .and_then(|d| from_decimal(money::round_yuan(d), 2))
+                    })
                     .flatten();
                 out.append_option(v);
             }
-            Ok(ColumnarValue::Array(Arc::new(out.finish())))
-        }),
+            Ok(Arc::new(out.finish()) as ArrayRef)
+        },
     )
 }
 
 pub fn all() -> Vec<ScalarUDF> {
-    vec![overlap_days(), suspended_days_in_year(), days_in_month(), valley_limit_kwh(), round_yuan()]
+    vec![
+        overlap_days(),
+        suspended_days_in_year(),
+        days_in_month(),
+        valley_limit_kwh(),
+        round_yuan(),
+    ]
 }

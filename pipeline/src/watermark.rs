@@ -20,7 +20,11 @@ impl Default for Watermarks {
     fn default() -> Self {
         let out_of_orderness = Stream::ALL.into_iter().map(|s| (s, HOUR_MS)).collect();
         let follows = [(Stream::Event, Stream::Load)].into_iter().collect();
-        Self { max_seen: BTreeMap::new(), out_of_orderness, follows }
+        Self {
+            max_seen: BTreeMap::new(),
+            out_of_orderness,
+            follows,
+        }
     }
 }
 

@@ -14,7 +14,9 @@ pub struct WhitelistEntry {
     pub customer_id: CustomerId,
     pub theme: String,
     pub reason: String,
+    #[serde(with = "crate::time::date_serde")]
     pub valid_from: NaiveDate,
+    #[serde(with = "crate::time::date_serde")]
     pub valid_until: NaiveDate,
 }
 
@@ -27,22 +29,26 @@ pub struct Whitelist {
 impl WhitelistEntry {
     /// Parses a POST body; the id is assigned by [`Whitelist::add`].
     pub fn parse(body: &str) -> Result<WhitelistEntry, String> {
-        let raw: &RawValue = serde_json::from_str(body).map_err(|e| format!("whitelist entry is not JSON: {e}"))?;
+        let raw: &RawValue =
+            serde_json::from_str(body).map_err(|e| format!("whitelist entry is not JSON: {e}"))?;
         let o = Obj::parse(raw).map_err(|(_, d)| d)?;
-        let f = |r: Result<_, (crate::decode::Reason, String)>| r.map_err(|(_, d)| d);
         let e = WhitelistEntry {
             id: String::new(),
-            customer_id: CustomerId::new(&f(req_str(o.get("customer_id"), "customer_id"))?),
-            theme: f(req_str(o.get("theme"), "theme"))?,
-            reason: f(opt_str(o.get("reason"), "reason"))?.unwrap_or_default(),
-            valid_from: f(req_date(o.get("valid_from"), "valid_from"))?,
-            valid_until: f(req_date(o.get("valid_until"), "valid_until"))?,
+            customer_id: CustomerId::new(&plain(req_str(o.get("customer_id"), "customer_id"))?),
+            theme: plain(req_str(o.get("theme"), "theme"))?,
+            reason: plain(opt_str(o.get("reason"), "reason"))?.unwrap_or_default(),
+            valid_from: plain(req_date(o.get("valid_from"), "valid_from"))?,
+            valid_until: plain(req_date(o.get("valid_until"), "valid_until"))?,
         };
         if e.valid_until < e.valid_from {
             return Err("`valid_until` is before `valid_from`".into());
         }
         Ok(e)
     }
+}
+
+fn plain<T>(r: crate::fields::FieldResult<T>) -> Result<T, String> {
+    r.map_err(|(_, d)| d)
 }
 
 impl Whitelist {
@@ -69,10 +75,18 @@ impl Whitelist {
     }
 
     /// The entry exempting `customer` from `theme` on `date`, if any.
-    pub fn covering(&self, theme: &str, customer: &CustomerId, date: NaiveDate) -> Option<&WhitelistEntry> {
-        self.entries
-            .values()
-            .find(|e| e.theme == theme && &e.customer_id == customer && e.valid_from <= date && date <= e.valid_until)
+    pub fn covering(
+        &self,
+        theme: &str,
+        customer: &CustomerId,
+        date: NaiveDate,
+    ) -> Option<&WhitelistEntry> {
+        self.entries.values().find(|e| {
+            e.theme == theme
+                && &e.customer_id == customer
+                && e.valid_from <= date
+                && date <= e.valid_until
+        })
     }
 }
 
@@ -95,6 +109,8 @@ mod tests {
         assert!(w.covering("valley_excess", &c, d("2026-10-15")).is_none());
         w.remove(&id);
         assert!(w.covering("over_capacity", &c, d("2026-10-15")).is_none());
-        assert!(WhitelistEntry::parse(r#"{"customer_id":"C1"}"#).unwrap_err().contains("theme"));
+        assert!(WhitelistEntry::parse(r#"{"customer_id":"C1"}"#)
+            .unwrap_err()
+            .contains("theme"));
     }
 }

@@ -2,7 +2,7 @@
 //! reckoned on the business wall clock so days and months start at local
 //! midnight. All times here are [`LocalMs`].
 
-use crate::time::{local_ms_to_date, date_to_local_ms, LocalMs, DAY_MS, HOUR_MS, MINUTE_MS};
+use crate::time::{date_to_local_ms, local_ms_to_date, LocalMs, DAY_MS, HOUR_MS, MINUTE_MS};
 use chrono::Datelike;
 
 /// A length of time as SQL writes it: fixed milliseconds or calendar months.
@@ -52,8 +52,14 @@ pub fn parse_span(text: &str) -> Result<Span, String> {
         "hour" => HOUR_MS,
         "day" => DAY_MS,
         "week" => 7 * DAY_MS,
-        "month" => return u32::try_from(n).map(Span::Months).map_err(|_| format!("interval '{text}' is too large")),
-        _ => return Err(format!("interval '{text}': unknown unit; use seconds, minutes, hours, days, weeks or months")),
+        "month" => {
+            return u32::try_from(n)
+                .map(Span::Months)
+                .map_err(|_| format!("interval '{text}' is too large"))
+        }
+        _ => return Err(format!(
+            "interval '{text}': unknown unit; use seconds, minutes, hours, days, weeks or months"
+        )),
     };
     Ok(Span::Fixed(n * ms))
 }
@@ -79,11 +85,17 @@ fn period_of(l: LocalMs, span: Span) -> Window {
     match span {
         Span::Fixed(size) => {
             let start = l.div_euclid(size) * size;
-            Window { start, end: start + size }
+            Window {
+                start,
+                end: start + size,
+            }
         }
         Span::Months(m) => {
             let start = month_floor(l, m);
-            Window { start, end: add_months(start, m) }
+            Window {
+                start,
+                end: add_months(start, m),
+            }
         }
     }
 }
@@ -94,10 +106,16 @@ impl WindowSpec {
             WindowSpec::Hop { slide, size } if size % slide != 0 => {
                 Err("hop(slide, size): size must be a multiple of slide".into())
             }
-            WindowSpec::Cumulate { step, max: Span::Fixed(max) } if max % step != 0 => {
+            WindowSpec::Cumulate {
+                step,
+                max: Span::Fixed(max),
+            } if max % step != 0 => {
                 Err("cumulate(step, max): max must be a multiple of step".into())
             }
-            WindowSpec::Cumulate { step, max: Span::Months(_) } if DAY_MS % step != 0 => {
+            WindowSpec::Cumulate {
+                step,
+                max: Span::Months(_),
+            } if DAY_MS % step != 0 => {
                 Err("cumulate(step, interval '1 month'): step must divide a day".into())
             }
             _ => Ok(()),
@@ -108,11 +126,16 @@ impl WindowSpec {
     pub fn max_len(&self) -> i64 {
         match *self {
             WindowSpec::Tumble(Span::Fixed(s)) => s,
-            WindowSpec::Tumble(Span::Months(m)) | WindowSpec::Cumulate { max: Span::Months(m), .. } => {
-                i64::from(m) * 31 * DAY_MS
-            }
+            WindowSpec::Tumble(Span::Months(m))
+            | WindowSpec::Cumulate {
+                max: Span::Months(m),
+                ..
+            } => i64::from(m) * 31 * DAY_MS,
             WindowSpec::Hop { size, .. } => size,
-            WindowSpec::Cumulate { max: Span::Fixed(m), .. } => m,
+            WindowSpec::Cumulate {
+                max: Span::Fixed(m),
+                ..
+            } => m,
         }
     }
 
@@ -125,7 +148,10 @@ impl WindowSpec {
                 let mut out = Vec::with_capacity((size / slide) as usize);
                 let mut start = last_start - size + slide;
                 while start <= last_start {
-                    out.push(Window { start, end: start + size });
+                    out.push(Window {
+                        start,
+                        end: start + size,
+                    });
                     start += slide;
                 }
                 out
@@ -135,7 +161,10 @@ impl WindowSpec {
                 let mut out = Vec::new();
                 let mut end = period.start + (t - period.start).div_euclid(step) * step + step;
                 while end <= period.end {
-                    out.push(Window { start: period.start, end });
+                    out.push(Window {
+                        start: period.start,
+                        end,
+                    });
                     end += step;
                 }
                 out
@@ -156,7 +185,10 @@ mod tests {
 
     #[test]
     fn hop_30_by_15() {
-        let w = WindowSpec::Hop { slide: 15 * MINUTE_MS, size: 30 * MINUTE_MS };
+        let w = WindowSpec::Hop {
+            slide: 15 * MINUTE_MS,
+            size: 30 * MINUTE_MS,
+        };
         let t = local("2026-11-03T14:15:00+08:00");
         let ws = w.windows_of(t);
         assert_eq!(ws.len(), 2);
@@ -169,15 +201,26 @@ mod tests {
     fn day_windows_start_at_local_midnight() {
         let w = WindowSpec::Tumble(parse_span("1 day").unwrap());
         let ws = w.windows_of(local("2026-11-03T07:30:00+08:00"));
-        assert_eq!(ws, vec![Window { start: local("2026-11-03T00:00:00+08:00"), end: local("2026-11-04T00:00:00+08:00") }]);
+        assert_eq!(
+            ws,
+            vec![Window {
+                start: local("2026-11-03T00:00:00+08:00"),
+                end: local("2026-11-04T00:00:00+08:00")
+            }]
+        );
     }
 
     #[test]
     fn month_to_date() {
-        let w = WindowSpec::Cumulate { step: DAY_MS, max: Span::Months(1) };
+        let w = WindowSpec::Cumulate {
+            step: DAY_MS,
+            max: Span::Months(1),
+        };
         let ws = w.windows_of(local("2026-10-30T00:00:00+08:00"));
         assert_eq!(ws.len(), 2);
-        assert!(ws.iter().all(|x| x.start == local("2026-10-01T00:00:00+08:00")));
+        assert!(ws
+            .iter()
+            .all(|x| x.start == local("2026-10-01T00:00:00+08:00")));
         assert_eq!(ws[0].end, local("2026-10-31T00:00:00+08:00"));
         assert_eq!(ws[1].end, local("2026-11-01T00:00:00+08:00"));
         let m = WindowSpec::Tumble(Span::Months(1)).windows_of(local("2026-12-31T23:00:00+08:00"));
@@ -186,7 +229,10 @@ mod tests {
 
     #[test]
     fn spans() {
-        assert_eq!(parse_span("15 minutes").unwrap(), Span::Fixed(15 * MINUTE_MS));
+        assert_eq!(
+            parse_span("15 minutes").unwrap(),
+            Span::Fixed(15 * MINUTE_MS)
+        );
         assert_eq!(parse_span("1 MONTH").unwrap(), Span::Months(1));
         assert!(parse_span("soon").is_err());
         assert!(WindowSpec::Hop { slide: 7, size: 10 }.validate().is_err());

@@ -37,12 +37,18 @@ pub(super) struct MeterDay {
 
 impl MeterDay {
     pub(super) fn free(p: [i64; SLOTS]) -> Self {
-        MeterDay { p, locked: [false; SLOTS] }
+        MeterDay {
+            p,
+            locked: [false; SLOTS],
+        }
     }
 
     /// No load at all, pinned (suspended or dead meters).
     pub(super) fn zero() -> Self {
-        MeterDay { p: [0; SLOTS], locked: [true; SLOTS] }
+        MeterDay {
+            p: [0; SLOTS],
+            locked: [true; SLOTS],
+        }
     }
 
     pub(super) fn pin(&mut self, slot: usize, value: i64) {
@@ -52,6 +58,7 @@ impl MeterDay {
         }
     }
 
+    #[cfg(test)]
     pub(super) fn sum(&self) -> i64 {
         self.p.iter().sum()
     }
@@ -68,11 +75,21 @@ fn level(shape: Shape, slot: usize, date: NaiveDate) -> f64 {
     };
     match shape {
         Shape::DayShift => day_shift(slot) * weekend(0.8, 0.6),
-        Shape::ThreeShift => (if slot % 32 == 0 { 0.50 } else { 0.62 }) * weekend(0.95, 0.95),
+        Shape::ThreeShift => {
+            (if matches!(slot, 0 | 32 | 64) {
+                0.50
+            } else {
+                0.62
+            }) * weekend(0.95, 0.95)
+        } // shift changes
         Shape::Commerce => commerce(slot) * weekend(1.05, 1.05),
         Shape::Residential => residential(slot) * seasonal(date, &RESIDENTIAL_SEASON),
         Shape::Agriculture => {
-            let pumping = if matches!(slot / 4, 21..=23 | 0..=6) { 0.70 } else { 0.25 };
+            let pumping = if matches!(slot / 4, 21..=23 | 0..=6) {
+                0.70
+            } else {
+                0.25
+            };
             pumping * seasonal(date, &IRRIGATION_SEASON)
         }
     }
@@ -126,8 +143,15 @@ const IRRIGATION_SEASON: [(f64, f64); 10] = [
     (330.0, 0.80), // winter irrigation (冬灌)
     (367.0, 0.30),
 ];
-const RESIDENTIAL_SEASON: [(f64, f64); 7] =
-    [(0.0, 1.2), (60.0, 1.0), (150.0, 1.0), (200.0, 1.3), (250.0, 1.0), (330.0, 1.0), (367.0, 1.2)];
+const RESIDENTIAL_SEASON: [(f64, f64); 7] = [
+    (0.0, 1.2),
+    (60.0, 1.0),
+    (150.0, 1.0),
+    (200.0, 1.3),
+    (250.0, 1.0),
+    (330.0, 1.0),
+    (367.0, 1.2),
+];
 
 fn seasonal(date: NaiveDate, points: &[(f64, f64)]) -> f64 {
     let x = date.ordinal0() as f64;
@@ -144,7 +168,13 @@ fn seasonal(date: NaiveDate, points: &[(f64, f64)]) -> f64 {
 /// A normal day of one meter, in hundredths of kW (primary side): shape ×
 /// load factor × a day factor shared by the customer's meters × point noise.
 /// Peaks stay below ~0.85 × C, well under the 1.2 × C over-capacity limit.
-pub(super) fn normal_curve(fleet: &Fleet, c: &SimCustomer, flat: usize, share: f64, day: u32) -> [i64; SLOTS] {
+pub(super) fn normal_curve(
+    fleet: &Fleet,
+    c: &SimCustomer,
+    flat: usize,
+    share: f64,
+    day: u32,
+) -> [i64; SLOTS] {
     let date = fleet.start + chrono::Duration::days(i64::from(day));
     let mut day_rng = Rng::derive(fleet.seed, &[TAG_DAY, c.index as u64, u64::from(day)]);
     let mut day_factor = 1.0 + 0.06 * day_rng.signed();
@@ -156,7 +186,9 @@ pub(super) fn normal_curve(fleet: &Fleet, c: &SimCustomer, flat: usize, share: f
     let mut p = [0i64; SLOTS];
     for (slot, v) in p.iter_mut().enumerate() {
         let noise = 1.0 + 0.05 * rng.signed();
-        *v = (scale * level(c.shape, slot, date) * noise).round().max(0.0) as i64;
+        *v = (scale * level(c.shape, slot, date) * noise)
+            .round()
+            .max(0.0) as i64;
     }
     p
 }
@@ -230,7 +262,15 @@ fn scale_to(day: &mut MeterDay, want: i64) {
 /// (largest remainder method), so fitting moves each bucket by < 1 unit.
 fn apportion(units: i64, weights: [i64; 4], free: [bool; 4]) -> [i64; 4] {
     let mut out = [0i64; 4];
-    let w: Vec<i128> = (0..4).map(|b| if free[b] { i128::from(weights[b].max(0)) } else { 0 }).collect();
+    let w: Vec<i128> = (0..4)
+        .map(|b| {
+            if free[b] {
+                i128::from(weights[b].max(0))
+            } else {
+                0
+            }
+        })
+        .collect();
     let wsum: i128 = w.iter().sum();
     if wsum == 0 {
         // Nothing to weigh by: give it all to the first free bucket.
@@ -256,7 +296,9 @@ fn apportion(units: i64, weights: [i64; 4], free: [bool; 4]) -> [i64; 4] {
 /// Move the unpinned points of bucket `b` so they sum to `want`: additions
 /// spread evenly; removals taken from positive points (never below zero).
 fn nudge(day: &mut MeterDay, b: usize, want: i64) {
-    let idx: Vec<usize> = (0..SLOTS).filter(|s| bucket(*s) == b && !day.locked[*s]).collect();
+    let idx: Vec<usize> = (0..SLOTS)
+        .filter(|s| bucket(*s) == b && !day.locked[*s])
+        .collect();
     if idx.is_empty() || want < 0 {
         return;
     }
@@ -294,7 +336,10 @@ mod tests {
     fn buckets_cover_the_day_as_tou_periods() {
         let count = |b| (0..SLOTS).filter(|s| bucket(*s) == b).count();
         assert_eq!(count(VALLEY), 32, "valley is 8 h");
-        assert_eq!(count(SHARP) + count(PEAK) + count(FLAT) + count(VALLEY), SLOTS);
+        assert_eq!(
+            count(SHARP) + count(PEAK) + count(FLAT) + count(VALLEY),
+            SLOTS
+        );
         assert_eq!(bucket(92), VALLEY); // 23:00
         assert_eq!(bucket(27), VALLEY); // 06:45
         assert_eq!(bucket(28), FLAT); // 07:00
@@ -312,7 +357,10 @@ mod tests {
         fit(&mut day, unit, None);
         assert_eq!(day.p[10], 12_345);
         for b in 0..4 {
-            let s: i64 = (0..SLOTS).filter(|s| bucket(*s) == b).map(|s| day.p[s]).sum();
+            let s: i64 = (0..SLOTS)
+                .filter(|s| bucket(*s) == b)
+                .map(|s| day.p[s])
+                .sum();
             assert_eq!(s % unit, 0, "bucket {b}");
         }
         let mut target = MeterDay::free(p);

@@ -57,7 +57,12 @@ pub(super) struct Regs {
 
 impl Regs {
     fn new(b: [i64; 4], q: i64) -> Self {
-        Regs { b, carry: [0; 4], q, q_carry: 0 }
+        Regs {
+            b,
+            carry: [0; 4],
+            q,
+            q_carry: 0,
+        }
     }
 
     pub(super) fn total(&self) -> i64 {
@@ -150,14 +155,23 @@ impl<'a> Generator<'a> {
             first_flat.push(n);
             n += c.meters.len();
         }
-        Generator { fleet, regs, first_flat, day: 0 }
+        Generator {
+            fleet,
+            regs,
+            first_flat,
+            day: 0,
+        }
     }
 
     /// Freezes for the day before the run, so the first run day's energy is
     /// defined (energy needs the freeze at the end of the day before).
     pub(super) fn opening(&self) -> Vec<Freeze> {
         let date = self.fleet.start - Duration::days(1);
-        self.regs.iter().enumerate().map(|(meter, r)| freeze(meter, date, r)).collect()
+        self.regs
+            .iter()
+            .enumerate()
+            .map(|(meter, r)| freeze(meter, date, r))
+            .collect()
     }
 
     pub(super) fn next_day(&mut self) -> DayData {
@@ -172,7 +186,9 @@ impl<'a> Generator<'a> {
                 let (flat, unit) = (first + k, 4 * c.meters.get(k).map_or(1, |m| m.multiplier));
                 fit(&mut md, unit, target);
                 let qk = reactive(&md.p, c.tan_phi);
-                if let (Some(r), Some(pp), Some(qq)) = (self.regs.get_mut(flat), p.get_mut(flat), q.get_mut(flat)) {
+                if let (Some(r), Some(pp), Some(qq)) =
+                    (self.regs.get_mut(flat), p.get_mut(flat), q.get_mut(flat))
+                {
                     r.add(&md.p, &qk, unit);
                     *pp = md.p;
                     *qq = qk;
@@ -187,14 +203,31 @@ impl<'a> Generator<'a> {
             }
         }
         events.sort_by(|a, b| (a.at, a.meter, a.code).cmp(&(b.at, b.meter, b.code)));
-        let freezes = self.regs.iter().enumerate().map(|(meter, r)| freeze(meter, date, r)).collect();
+        let freezes = self
+            .regs
+            .iter()
+            .enumerate()
+            .map(|(meter, r)| freeze(meter, date, r))
+            .collect();
         self.day += 1;
-        DayData { date, p, q, freezes, events }
+        DayData {
+            date,
+            p,
+            q,
+            freezes,
+            events,
+        }
     }
 }
 
 fn freeze(meter: usize, date: NaiveDate, r: &Regs) -> Freeze {
-    Freeze { meter, date, b: r.b, total: r.total(), q: r.q }
+    Freeze {
+        meter,
+        date,
+        b: r.b,
+        total: r.total(),
+        q: r.q,
+    }
 }
 
 /// One customer's day: a curve (and optional register target) per meter, events.
@@ -209,7 +242,12 @@ fn customer_day(fleet: &Fleet, c: &SimCustomer, first: usize, day: u32) -> Custo
         .meters
         .iter()
         .enumerate()
-        .map(|(k, m)| (MeterDay::free(normal_curve(fleet, c, first + k, m.share, day)), None))
+        .map(|(k, m)| {
+            (
+                MeterDay::free(normal_curve(fleet, c, first + k, m.share, day)),
+                None,
+            )
+        })
         .collect();
     let mut events = Vec::new();
     let cap = c.contract_kva; // hundredths of kW per percent of C
@@ -224,10 +262,18 @@ fn customer_day(fleet: &Fleet, c: &SimCustomer, first: usize, day: u32) -> Custo
             meters.iter_mut().for_each(|(md, _)| *md = MeterDay::zero());
         }
         Role::OverCapSingle if day == at::OVER_CAP_SINGLE_DAY => {
-            pin_all(&mut meters, at::OVER_CAP_SINGLE_SLOTS, cap * at::OVER_CAP_SINGLE_PCT / n_meters);
+            pin_all(
+                &mut meters,
+                at::OVER_CAP_SINGLE_SLOTS,
+                cap * at::OVER_CAP_SINGLE_PCT / n_meters,
+            );
         }
         Role::OverCapMulti if day == at::OVER_CAP_MULTI_DAY => {
-            pin_all(&mut meters, at::OVER_CAP_MULTI_SLOTS, cap * at::OVER_CAP_MULTI_PCT / n_meters);
+            pin_all(
+                &mut meters,
+                at::OVER_CAP_MULTI_SLOTS,
+                cap * at::OVER_CAP_MULTI_PCT / n_meters,
+            );
         }
         Role::ValleyExcess => {
             let (high, low) = valley_cycle(fleet.start);
@@ -247,17 +293,33 @@ fn customer_day(fleet: &Fleet, c: &SimCustomer, first: usize, day: u32) -> Custo
             }
         }
         Role::CoverOpen if day == 0 => {
-            events.push(Event { meter: first, at: hms(date, at::COVER_START), code: "cover_open", state: Some("start") });
-            events.push(Event { meter: first, at: hms(date, at::COVER_END), code: "cover_open", state: Some("end") });
+            events.push(Event {
+                meter: first,
+                at: hms(date, at::COVER_START),
+                code: "cover_open",
+                state: Some("start"),
+            });
+            events.push(Event {
+                meter: first,
+                at: hms(date, at::COVER_END),
+                code: "cover_open",
+                state: Some("end"),
+            });
         }
         Role::NearOverCapExact => {
             let slots = (0..SLOTS).filter(|s| bucket(*s) == VALLEY);
             for slot in slots {
-                meters.iter_mut().for_each(|(md, _)| md.pin(slot, cap * at::EXACT_PCT / n_meters));
+                meters
+                    .iter_mut()
+                    .for_each(|(md, _)| md.pin(slot, cap * at::EXACT_PCT / n_meters));
             }
         }
         Role::NearOverCapSpike if day == at::SPIKE_DAY => {
-            pin_all(&mut meters, at::SPIKE_SLOT..at::SPIKE_SLOT + 1, cap * at::SPIKE_PCT / n_meters);
+            pin_all(
+                &mut meters,
+                at::SPIKE_SLOT..at::SPIKE_SLOT + 1,
+                cap * at::SPIKE_PCT / n_meters,
+            );
         }
         Role::NearDropExact if day <= at::DROP_DAY => {
             if let Some(t) = near_drop_targets(fleet, c, first).get(day as usize) {
@@ -272,7 +334,12 @@ fn customer_day(fleet: &Fleet, c: &SimCustomer, first: usize, day: u32) -> Custo
             }
         }
         Role::NearCoverEnd if day == 0 => {
-            events.push(Event { meter: first, at: hms(date, at::COVER_END_ONLY), code: "cover_open", state: Some("end") });
+            events.push(Event {
+                meter: first,
+                at: hms(date, at::COVER_END_ONLY),
+                code: "cover_open",
+                state: Some("end"),
+            });
         }
         _ => {}
     }
@@ -302,30 +369,57 @@ pub(super) fn valley_cycle(start: NaiveDate) -> (i64, i64) {
 /// 0–6 average M (a multiple of 100 near the customer's normal energy, so the
 /// days after it stay ordinary), day 7 is exactly 3 M / 10.
 pub(super) fn near_drop_targets(fleet: &Fleet, c: &SimCustomer, first: usize) -> Vec<i64> {
-    let (m, share) = c.meters.first().map_or((1, 1.0), |m| (m.multiplier, m.share));
+    let (m, share) = c
+        .meters
+        .first()
+        .map_or((1, 1.0), |m| (m.multiplier, m.share));
     let normal: i64 = normal_curve(fleet, c, first, share, 0).iter().sum();
     let mean = ((normal / (4 * m) + 50) / 100 * 100).max(100);
-    let mut t: Vec<i64> = at::NEAR_DROP_VARIATION.iter().map(|v| mean * (100 + v) / 100).collect();
+    let mut t: Vec<i64> = at::NEAR_DROP_VARIATION
+        .iter()
+        .map(|v| mean * (100 + v) / 100)
+        .collect();
     t.push(mean * 3 / 10);
     t
 }
 
 /// Background events on normal meters: clock drift alarms, and short
 /// outages (power_off start/end) during which the meter records no load.
-fn benign_events(fleet: &Fleet, flat: usize, day: u32, date: NaiveDate, md: &mut MeterDay) -> Vec<Event> {
+fn benign_events(
+    fleet: &Fleet,
+    flat: usize,
+    day: u32,
+    date: NaiveDate,
+    md: &mut MeterDay,
+) -> Vec<Event> {
     let mut rng = Rng::derive(fleet.seed, &[TAG_EVENT, flat as u64, u64::from(day)]);
     let mut out = Vec::new();
-    if rng.chance(0.004) {
+    if rng.chance(0.01) {
         let at = midnight(date) + Duration::seconds(rng.below(86_400) as i64);
-        out.push(Event { meter: flat, at, code: "clock_error", state: None });
+        out.push(Event {
+            meter: flat,
+            at,
+            code: "clock_error",
+            state: None,
+        });
     }
-    if rng.chance(0.003) {
+    if rng.chance(0.005) {
         let slot = 4 + rng.below(84) as usize;
         let len = 2 + rng.below(5) as usize;
         let offset = Duration::seconds(rng.below(900) as i64);
         let start = slot_time(date, slot) + offset;
-        out.push(Event { meter: flat, at: start, code: "power_off", state: Some("start") });
-        out.push(Event { meter: flat, at: slot_time(date, slot + len) + offset, code: "power_off", state: Some("end") });
+        out.push(Event {
+            meter: flat,
+            at: start,
+            code: "power_off",
+            state: Some("start"),
+        });
+        out.push(Event {
+            meter: flat,
+            at: slot_time(date, slot + len) + offset,
+            code: "power_off",
+            state: Some("end"),
+        });
         for s in slot + 1..slot + len {
             md.pin(s, 0);
         }

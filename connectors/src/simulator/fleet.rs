@@ -194,21 +194,33 @@ const COUNTIES: [(&str, &str, &str); 7] = [
 ];
 
 const BRANDS: [&str; 16] = [
-    "宏达", "鑫源", "华丰", "瑞通", "金盛", "永安", "中原", "天成", "恒信", "东方", "豫丰", "昌盛", "嘉禾",
-    "万通", "博远", "隆基",
+    "宏达", "鑫源", "华丰", "瑞通", "金盛", "永安", "中原", "天成", "恒信", "东方", "豫丰", "昌盛",
+    "嘉禾", "万通", "博远", "隆基",
 ];
-const TRADES: [&str; 10] =
-    ["机械制造", "纺织", "食品", "建材", "化工", "铸造", "塑料制品", "印务", "物流", "钢结构"];
+const TRADES: [&str; 10] = [
+    "机械制造",
+    "纺织",
+    "食品",
+    "建材",
+    "化工",
+    "铸造",
+    "塑料制品",
+    "印务",
+    "物流",
+    "钢结构",
+];
 const SHOPS: [&str; 6] = ["商贸", "超市", "酒店", "餐饮", "百货", "汽车服务"];
 const SURNAMES: [&str; 20] = [
-    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭", "何", "高",
-    "林", "罗",
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "高", "林", "罗",
 ];
 const GIVEN: [&str; 22] = [
-    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英",
-    "霞", "平", "刚", "桂英",
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+    "超", "秀英", "霞", "平", "刚", "桂英",
 ];
-const VILLAGES: [&str; 8] = ["王庄", "李庄", "张湾", "刘寨", "杨楼", "前营", "后河", "东岗"];
+const VILLAGES: [&str; 8] = [
+    "王庄", "李庄", "张湾", "刘寨", "杨楼", "前营", "后河", "东岗",
+];
 
 const TAG_CUSTOMER: u64 = 1;
 
@@ -231,10 +243,22 @@ pub(super) fn build(opts: &SimOptions) -> Fleet {
     let meters: Vec<MeterRef> = customers
         .iter()
         .enumerate()
-        .flat_map(|(ci, c)| (0..c.meters.len()).map(move |mi| MeterRef { customer: ci, meter: mi }))
+        .flat_map(|(ci, c)| {
+            (0..c.meters.len()).map(move |mi| MeterRef {
+                customer: ci,
+                meter: mi,
+            })
+        })
         .collect();
     let (terminals, terminal_of) = build_terminals(&customers, &meters);
-    Fleet { seed: opts.seed, start: opts.start_date, customers, meters, terminals, terminal_of }
+    Fleet {
+        seed: opts.seed,
+        start: opts.start_date,
+        customers,
+        meters,
+        terminals,
+        terminal_of,
+    }
 }
 
 /// Which customer index gets which role: special roles spread evenly, the
@@ -256,7 +280,8 @@ fn build_customer(opts: &SimOptions, i: usize, role: Role, next_meter: &mut u64)
     let mut rng = Rng::derive(opts.seed, &[TAG_CUSTOMER, i as u64]);
     let spec = role_spec(role).unwrap_or_else(|| random_spec(&mut rng));
     // A few background non-household customers are suspended (暂停).
-    let role = if role == Role::Normal && spec.category != Category::Residential && rng.chance(0.03) {
+    let role = if role == Role::Normal && spec.category != Category::Residential && rng.chance(0.03)
+    {
         Role::Suspended
     } else {
         role
@@ -266,7 +291,15 @@ fn build_customer(opts: &SimOptions, i: usize, role: Role, next_meter: &mut u64)
     let meters = spec
         .shares
         .iter()
-        .map(|share| build_meter(&mut rng, next_meter, spec.contract_kva as f64 * share, voltage, *share))
+        .map(|share| {
+            build_meter(
+                &mut rng,
+                next_meter,
+                spec.contract_kva as f64 * share,
+                voltage,
+                *share,
+            )
+        })
         .collect();
     let mut c = SimCustomer {
         index: i,
@@ -293,7 +326,12 @@ fn build_customer(opts: &SimOptions, i: usize, role: Role, next_meter: &mut u64)
 /// cleanly (e.g. the multi-meter over-capacity customer has two meters, the
 /// exact-1.2×C near miss has a multiplier that keeps its valley energy exact).
 fn role_spec(role: Role) -> Option<Spec> {
-    let s = |category, contract_kva, shares: &[f64], shape| Spec { category, contract_kva, shares: shares.to_vec(), shape };
+    let s = |category, contract_kva, shares: &[f64], shape| Spec {
+        category,
+        contract_kva,
+        shares: shares.to_vec(),
+        shape,
+    };
     use Category::*;
     Some(match role {
         Role::Normal | Role::Suspended => return None,
@@ -318,10 +356,18 @@ fn random_spec(rng: &mut Rng) -> Spec {
     let (category, shape) = if roll < 0.45 {
         (Category::Residential, Shape::Residential)
     } else if roll < 0.75 {
-        let shape = if rng.chance(0.6) { Shape::Commerce } else { Shape::DayShift };
+        let shape = if rng.chance(0.6) {
+            Shape::Commerce
+        } else {
+            Shape::DayShift
+        };
         (Category::GeneralCommerce, shape)
     } else if roll < 0.90 {
-        let shape = if rng.chance(0.6) { Shape::DayShift } else { Shape::ThreeShift };
+        let shape = if rng.chance(0.6) {
+            Shape::DayShift
+        } else {
+            Shape::ThreeShift
+        };
         (Category::LargeIndustry, shape)
     } else {
         (Category::Agriculture, Shape::Agriculture)
@@ -337,7 +383,12 @@ fn random_spec(rng: &mut Rng) -> Spec {
         Category::GeneralCommerce if contract_kva >= 200 && rng.chance(0.2) => 2,
         _ => 1,
     };
-    Spec { category, contract_kva, shares: meter_shares(rng, meters), shape }
+    Spec {
+        category,
+        contract_kva,
+        shares: meter_shares(rng, meters),
+        shape,
+    }
 }
 
 /// How a multi-meter customer's load splits over its meters (one meter per
@@ -364,7 +415,9 @@ fn voltage_for(category: Category, contract_kva: i64) -> Voltage {
 /// households; otherwise the smallest standard CT carrying 1.2 × the rated
 /// current (×5 A secondary), times the 10 kV/100 V PT ratio at 10 kV.
 pub(super) fn multiplier(kva: f64, voltage: Voltage) -> i64 {
-    const LV_CT: [i64; 14] = [150, 200, 300, 400, 500, 600, 750, 800, 1000, 1500, 2000, 2500, 3000, 4000];
+    const LV_CT: [i64; 14] = [
+        150, 200, 300, 400, 500, 600, 750, 800, 1000, 1500, 2000, 2500, 3000, 4000,
+    ];
     const HV_CT: [i64; 8] = [10, 15, 20, 30, 40, 50, 75, 100];
     let (cts, kv, pt): (&[i64], f64, i64) = match voltage {
         Voltage::V220 => return 1,
@@ -372,11 +425,22 @@ pub(super) fn multiplier(kva: f64, voltage: Voltage) -> i64 {
         Voltage::Kv10 => (&HV_CT, 10.0, 100),
     };
     let want = 1.2 * kva / (1.732_050_8 * kv);
-    let ct = cts.iter().copied().find(|ct| *ct as f64 >= want).or(cts.last().copied()).unwrap_or(5);
+    let ct = cts
+        .iter()
+        .copied()
+        .find(|ct| *ct as f64 >= want)
+        .or(cts.last().copied())
+        .unwrap_or(5);
     ct / 5 * pt
 }
 
-fn build_meter(rng: &mut Rng, next_meter: &mut u64, kva: f64, voltage: Voltage, share: f64) -> SimMeter {
+fn build_meter(
+    rng: &mut Rng,
+    next_meter: &mut u64,
+    kva: f64,
+    voltage: Voltage,
+    share: f64,
+) -> SimMeter {
     let id = format!("M{:010}", *next_meter);
     *next_meter += 1;
     // Registers start somewhere in a meter's life: 2,000.00 – 50,000.00 kWh.
@@ -385,7 +449,13 @@ fn build_meter(rng: &mut Rng, next_meter: &mut u64, kva: f64, voltage: Voltage, 
     let peak = total * 35 / 100;
     let flat = total * 27 / 100;
     let reg0 = [sharp, peak, flat, total - sharp - peak - flat];
-    SimMeter { id, multiplier: multiplier(kva, voltage), share, reg0, q0: total * 3 / 10 }
+    SimMeter {
+        id,
+        multiplier: multiplier(kva, voltage),
+        share,
+        reg0,
+        q0: total * 3 / 10,
+    }
 }
 
 fn load_factor(rng: &mut Rng, shape: Shape) -> f64 {
@@ -397,16 +467,33 @@ fn load_factor(rng: &mut Rng, shape: Shape) -> f64 {
 
 /// tan φ for a power factor of 0.88–0.97 (households 0.95–0.99).
 fn tan_phi(rng: &mut Rng, category: Category) -> f64 {
-    let pf = if category == Category::Residential { rng.range(0.95, 0.99) } else { rng.range(0.88, 0.97) };
+    let pf = if category == Category::Residential {
+        rng.range(0.95, 0.99)
+    } else {
+        rng.range(0.88, 0.97)
+    };
     (1.0 - pf * pf).sqrt() / pf
 }
 
-fn customer_name(rng: &mut Rng, category: Category, shape: Shape, city: &str, county: &str) -> String {
+fn customer_name(
+    rng: &mut Rng,
+    category: Category,
+    shape: Shape,
+    city: &str,
+    county: &str,
+) -> String {
     let brand = rng.pick(&BRANDS, "宏达");
     match (category, shape) {
-        (Category::Residential, _) => format!("{}{}", rng.pick(&SURNAMES, "王"), rng.pick(&GIVEN, "伟")),
+        (Category::Residential, _) => {
+            format!("{}{}", rng.pick(&SURNAMES, "王"), rng.pick(&GIVEN, "伟"))
+        }
         (Category::Agriculture, _) => {
-            format!("{}{}村{}组农灌", county, rng.pick(&VILLAGES, "王庄"), 1 + rng.below(8))
+            format!(
+                "{}{}村{}组农灌",
+                county,
+                rng.pick(&VILLAGES, "王庄"),
+                1 + rng.below(8)
+            )
         }
         (_, Shape::Commerce) => format!("{}{}{}有限公司", city, brand, rng.pick(&SHOPS, "商贸")),
         _ => format!("{}{}{}有限公司", city, brand, rng.pick(&TRADES, "机械制造")),
@@ -432,24 +519,32 @@ fn capacity_changes(rng: &mut Rng, c: &SimCustomer, start: NaiveDate) -> Vec<Val
         let began = 30 + rng.below(60) as i64;
         vec![json!({"kind": "suspend", "kva": c.contract_kva, "start": day(began), "end": null})]
     } else if c.two_part() && c.role == Role::Normal && rng.chance(0.08) {
-        vec![json!({"kind": "suspend", "kva": c.contract_kva / 2, "start": day(200), "end": day(140)})]
+        vec![
+            json!({"kind": "suspend", "kva": c.contract_kva / 2, "start": day(200), "end": day(140)}),
+        ]
     } else {
         Vec::new()
     }
 }
 
-/// Meters grouped by county into terminals (collection front ends) of up to
-/// 48 meters, so a load message carries many readings.
+/// Meters grouped by county into terminals (concentrators / collection
+/// channels) of up to 256 meters, so a load message can carry a full batch.
 fn build_terminals(customers: &[SimCustomer], meters: &[MeterRef]) -> (Vec<Terminal>, Vec<usize>) {
-    const PER_TERMINAL: usize = 48;
+    const PER_TERMINAL: usize = 256;
     let mut terminals: Vec<Terminal> = Vec::new();
     let mut terminal_of = vec![0; meters.len()];
     for (org, _, _) in COUNTIES {
         let county = org.rsplit('/').next().unwrap_or(org);
-        let in_county = meters.iter().enumerate().filter(|(_, r)| customers.get(r.customer).map(|c| c.org_code) == Some(org));
+        let in_county = meters
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| customers.get(r.customer).map(|c| c.org_code) == Some(org));
         for (n, (flat, _)) in in_county.enumerate() {
             if n % PER_TERMINAL == 0 {
-                terminals.push(Terminal { id: format!("T{}{:02}", county, n / PER_TERMINAL + 1), meters: Vec::new() });
+                terminals.push(Terminal {
+                    id: format!("T{}{:02}", county, n / PER_TERMINAL + 1),
+                    meters: Vec::new(),
+                });
             }
             if let Some(t) = terminals.last_mut() {
                 t.meters.push(flat);

@@ -16,7 +16,14 @@ pub(super) struct Plant {
 }
 
 fn plant(day: u32, theme: &'static str, c: &SimCustomer, note: String) -> Plant {
-    Plant { day, planted: Planted { theme, customer_id: c.id.clone(), note } }
+    Plant {
+        day,
+        planted: Planted {
+            theme,
+            customer_id: c.id.clone(),
+            note,
+        },
+    }
 }
 
 fn date(fleet: &Fleet, day: u32) -> NaiveDate {
@@ -24,7 +31,11 @@ fn date(fleet: &Fleet, day: u32) -> NaiveDate {
 }
 
 fn meter_ids(c: &SimCustomer) -> String {
-    c.meters.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
+    c.meters
+        .iter()
+        .map(|m| m.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// kW at `pct` percent of the contract capacity, as text.
@@ -39,7 +50,10 @@ pub(super) fn anomalies(fleet: &Fleet) -> Vec<Plant> {
         let d = at::OVER_CAP_SINGLE_DAY;
         let note = format!(
             "{} 14:00–15:00: 4 consecutive points at {} kW > 1.2 × {} kVA = {} kW",
-            date(fleet, d), kw(c, at::OVER_CAP_SINGLE_PCT), c.contract_kva, kw(c, 120)
+            date(fleet, d),
+            kw(c, at::OVER_CAP_SINGLE_PCT),
+            c.contract_kva,
+            kw(c, 120)
         );
         out.push(plant(d, "over_capacity", c, note));
     }
@@ -80,14 +94,17 @@ pub(super) fn anomalies(fleet: &Fleet) -> Vec<Plant> {
         let d = at::DROP_DAY;
         let note = format!(
             "from {} daily energy falls to {} % of normal (mean of the 7 days before ≥ 100 kWh)",
-            date(fleet, d), at::DROP_PCT
+            date(fleet, d),
+            at::DROP_PCT
         );
         out.push(plant(d, "energy_drop", c, note));
     }
     if let Some(c) = f(Role::CoverOpen) {
         let note = format!(
             "meter {}: cover_open state start at {}, end at {}",
-            meter_ids(c), hms_text(date(fleet, 0), at::COVER_START), hms_text(date(fleet, 0), at::COVER_END)
+            meter_ids(c),
+            hms_text(date(fleet, 0), at::COVER_START),
+            hms_text(date(fleet, 0), at::COVER_END)
         );
         out.push(plant(0, "meter_cover_open", c, note));
     }
@@ -98,7 +115,11 @@ pub(super) fn near_misses(fleet: &Fleet) -> Vec<Plant> {
     let mut out = Vec::new();
     let f = |role| fleet.with_role(role);
     if let Some(c) = f(Role::NearOverCapExact) {
-        let note = format!("every valley point exactly {} kW = 1.2 × {} kVA (not above)", kw(c, at::EXACT_PCT), c.contract_kva);
+        let note = format!(
+            "every valley point exactly {} kW = 1.2 × {} kVA (not above)",
+            kw(c, at::EXACT_PCT),
+            c.contract_kva
+        );
         out.push(plant(0, "over_capacity", c, note));
         let note = format!(
             "valley energy exactly 1.2 × C × 8 h every day: month-to-date equals the limit{} (not above)",
@@ -108,25 +129,42 @@ pub(super) fn near_misses(fleet: &Fleet) -> Vec<Plant> {
     }
     if let Some(c) = f(Role::NearOverCapSpike) {
         let d = at::SPIKE_DAY;
-        let note = format!("{} 11:00: a single point at {} kW > {} kW, neighbours normal", date(fleet, d), kw(c, at::SPIKE_PCT), kw(c, 120));
+        let note = format!(
+            "{} 11:00: a single point at {} kW > {} kW, neighbours normal",
+            date(fleet, d),
+            kw(c, at::SPIKE_PCT),
+            kw(c, 120)
+        );
         out.push(plant(d, "over_capacity", c, note));
     }
     if let Some(c) = f(Role::NearDropExact) {
         let d = at::DROP_DAY;
-        let note = format!("{}: daily energy exactly 0.3 × the mean of the 7 days before (not below)", date(fleet, d));
+        let note = format!(
+            "{}: daily energy exactly 0.3 × the mean of the 7 days before (not below)",
+            date(fleet, d)
+        );
         out.push(plant(d, "energy_drop", c, note));
     }
     if let Some(c) = f(Role::NearZeroAlmost) {
-        let note = format!("0 kWh on six days of every seven, 0.01 kWh on every {}th run day", at::ALMOST_ZERO_EVERY);
+        let note = format!(
+            "0 kWh on six days of every seven, 0.01 kWh on every {}th run day",
+            at::ALMOST_ZERO_EVERY
+        );
         out.push(plant(at::ZERO_DAYS - 1, "zero_consumption", c, note));
     }
     if let Some(c) = f(Role::NearSuspendedZero) {
-        out.push(plant(at::ZERO_DAYS - 1, "zero_consumption", c, "status suspended, 0 kWh every day".to_owned()));
+        out.push(plant(
+            at::ZERO_DAYS - 1,
+            "zero_consumption",
+            c,
+            "status suspended, 0 kWh every day".to_owned(),
+        ));
     }
     if let Some(c) = f(Role::NearCoverEnd) {
         let note = format!(
             "meter {}: only a cover_open with state end at {}",
-            meter_ids(c), hms_text(date(fleet, 0), at::COVER_END_ONLY)
+            meter_ids(c),
+            hms_text(date(fleet, 0), at::COVER_END_ONLY)
         );
         out.push(plant(0, "meter_cover_open", c, note));
     }

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::curves::SLOTS;
 use super::days::{slot_time, DayData, Event, Freeze};
-use super::fleet::{Fleet, SHARP, PEAK, FLAT, VALLEY};
+use super::fleet::{Fleet, FLAT, PEAK, SHARP, VALLEY};
 
 /// A meter no archive knows: its records must be rejected as `unknown_meter`.
 pub(super) const UNKNOWN_METER: &str = "M9999999999";
@@ -67,8 +67,17 @@ pub(super) fn freeze_record(meter_id: &str, f: &Freeze) -> String {
 }
 
 pub(super) fn event_record(meter_id: &str, e: &Event) -> String {
-    let state = e.state.map(|s| format!(r#","state":{}"#, jstr(s))).unwrap_or_default();
-    format!(r#"{{"meter_id":{},"ts":"{}","code":{}{}}}"#, jstr(meter_id), ts(e.at), jstr(e.code), state)
+    let state = e
+        .state
+        .map(|s| format!(r#","state":{}"#, jstr(s)))
+        .unwrap_or_default();
+    format!(
+        r#"{{"meter_id":{},"ts":"{}","code":{}{}}}"#,
+        jstr(meter_id),
+        ts(e.at),
+        jstr(e.code),
+        state
+    )
 }
 
 /// The deliberately bad record slipped into the first terminal's batch at a
@@ -77,39 +86,72 @@ pub(super) fn event_record(meter_id: &str, e: &Event) -> String {
 /// comes before the good record with the same key, so nothing real is lost.
 fn malformed_record(slot: usize, meter_id: &str, at: NaiveDateTime) -> Option<String> {
     match slot {
-        32 => Some(format!(r#"{{"meter_id":{},"ts":"{}","p_kw":"abc","q_kvar":0.00}}"#, jstr(meter_id), ts(at))),
+        32 => Some(format!(
+            r#"{{"meter_id":{},"ts":"{}","p_kw":"abc","q_kvar":0.00}}"#,
+            jstr(meter_id),
+            ts(at)
+        )),
         33 => Some(load_record(UNKNOWN_METER, at, 1250, 120)),
-        34 => Some(format!(r#"{{"meter_id":{},"ts":"not-a-time","p_kw":1.00,"q_kvar":0.00}}"#, jstr(meter_id))),
+        34 => Some(format!(
+            r#"{{"meter_id":{},"ts":"not-a-time","p_kw":1.00,"q_kvar":0.00}}"#,
+            jstr(meter_id)
+        )),
         _ => None,
     }
 }
 
 /// Malformed records per day.
+#[cfg(test)]
 pub(super) const MALFORMED_PER_DAY: u64 = 3;
 
 /// Chunk `records` (text, well-formed?) into array payloads of at most `batch`.
 fn batches(topic: &str, records: Vec<(String, bool)>, batch: usize, out: &mut Vec<Message>) {
     for chunk in records.chunks(batch.max(1)) {
-        let payload = format!("[{}]", chunk.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>().join(","));
+        let payload = format!(
+            "[{}]",
+            chunk
+                .iter()
+                .map(|(r, _)| r.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
         let readings = chunk.iter().filter(|(_, good)| *good).count() as u64;
-        out.push(Message { topic: topic.to_owned(), payload, readings, malformed: chunk.len() as u64 - readings });
+        out.push(Message {
+            topic: topic.to_owned(),
+            payload,
+            readings,
+            malformed: chunk.len() as u64 - readings,
+        });
     }
 }
 
 /// The load points of one slot, per terminal, then that slot's events.
-pub(super) fn slot_messages(fleet: &Fleet, day: &DayData, slot: usize, batch: usize) -> Vec<Message> {
+pub(super) fn slot_messages(
+    fleet: &Fleet,
+    day: &DayData,
+    slot: usize,
+    batch: usize,
+) -> Vec<Message> {
     let at = slot_time(day.date, slot);
     let mut out = Vec::new();
     for (ti, t) in fleet.terminals.iter().enumerate() {
         let mut records: Vec<(String, bool)> = Vec::with_capacity(t.meters.len() + 1);
         if ti == 0 {
-            let first = t.meters.first().and_then(|f| fleet.meter(*f)).map(|(_, m)| m.id.as_str());
+            let first = t
+                .meters
+                .first()
+                .and_then(|f| fleet.meter(*f))
+                .map(|(_, m)| m.id.as_str());
             if let Some(bad) = first.and_then(|id| malformed_record(slot, id, at)) {
                 records.push((bad, false));
             }
         }
         for flat in &t.meters {
-            let point = day.p.get(*flat).zip(day.q.get(*flat)).and_then(|(p, q)| Some((*p.get(slot)?, *q.get(slot)?)));
+            let point = day
+                .p
+                .get(*flat)
+                .zip(day.q.get(*flat))
+                .and_then(|(p, q)| Some((*p.get(slot)?, *q.get(slot)?)));
             if let (Some((_, m)), Some((p, q))) = (fleet.meter(*flat), point) {
                 records.push((load_record(&m.id, at, p, q), true));
             }
@@ -117,7 +159,11 @@ pub(super) fn slot_messages(fleet: &Fleet, day: &DayData, slot: usize, batch: us
         batches(&format!("meter/load/{}", t.id), records, batch, &mut out);
     }
     let end = slot_time(day.date, slot + 1);
-    for e in day.events.iter().filter(|e| e.at >= at && (e.at < end || slot + 1 == SLOTS)) {
+    for e in day
+        .events
+        .iter()
+        .filter(|e| e.at >= at && (e.at < end || slot + 1 == SLOTS))
+    {
         out.extend(event_message(fleet, e));
     }
     out
@@ -126,7 +172,10 @@ pub(super) fn slot_messages(fleet: &Fleet, day: &DayData, slot: usize, batch: us
 /// An event goes out on its own, as a single JSON object (the non-batch form).
 fn event_message(fleet: &Fleet, e: &Event) -> Option<Message> {
     let (_, m) = fleet.meter(e.meter)?;
-    let terminal = fleet.terminal_of.get(e.meter).and_then(|t| fleet.terminals.get(*t))?;
+    let terminal = fleet
+        .terminal_of
+        .get(e.meter)
+        .and_then(|t| fleet.terminals.get(*t))?;
     Some(Message {
         topic: format!("meter/event/{}", terminal.id),
         payload: event_record(&m.id, e),

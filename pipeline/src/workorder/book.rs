@@ -42,7 +42,8 @@ impl WorkOrderBook {
             self.next_seq = self.next_seq.max(n);
         }
         if wo.status.is_active() {
-            self.open.insert((wo.theme.clone(), wo.customer_id.clone()), wo.id.clone());
+            self.open
+                .insert((wo.theme.clone(), wo.customer_id.clone()), wo.id.clone());
         }
         self.orders.insert(wo.id.clone(), wo);
     }
@@ -61,12 +62,16 @@ impl WorkOrderBook {
             Some(a) => std::ops::Bound::Excluded(a.to_string()),
             None => std::ops::Bound::Unbounded,
         };
-        self.orders.range((lower, std::ops::Bound::Unbounded)).map(|(_, w)| w)
+        self.orders
+            .range((lower, std::ops::Bound::Unbounded))
+            .map(|(_, w)| w)
     }
 
     pub fn take_dirty(&mut self) -> Vec<WorkOrder> {
         let ids = std::mem::take(&mut self.dirty);
-        ids.into_iter().filter_map(|id| self.orders.get(&id).cloned()).collect()
+        ids.into_iter()
+            .filter_map(|id| self.orders.get(&id).cloned())
+            .collect()
     }
 
     /// Applies a change to one order (an API action) and marks it dirty.
@@ -75,7 +80,8 @@ impl WorkOrderBook {
         let was_active = wo.status.is_active();
         let out = f(wo);
         if was_active && !wo.status.is_active() {
-            self.open.remove(&(wo.theme.clone(), wo.customer_id.clone()));
+            self.open
+                .remove(&(wo.theme.clone(), wo.customer_id.clone()));
         }
         self.dirty.insert(id.to_string());
         Some(out)
@@ -83,7 +89,13 @@ impl WorkOrderBook {
 
     /// Records a hit that is not whitelisted: opens a work order or adds to
     /// the open one. Idempotent per (theme, customer, window).
-    pub fn apply_hit(&mut self, hit: &Hit, org_code: &str, default_severity: &str, now: EpochMs) -> HitOutcome {
+    pub fn apply_hit(
+        &mut self,
+        hit: &Hit,
+        org_code: &str,
+        default_severity: &str,
+        now: EpochMs,
+    ) -> HitOutcome {
         let key = (hit.theme.clone(), hit.customer_id.clone());
         let record = HitRecord {
             window_start: hit.window_start,
@@ -100,7 +112,8 @@ impl WorkOrderBook {
                 .recent_hits
                 .iter()
                 .any(|h| h.window_start == hit.window_start && h.window_end == hit.window_end)
-                || (wo.first_window_start == hit.window_start && wo.first_window_end == hit.window_end);
+                || (wo.first_window_start == hit.window_start
+                    && wo.first_window_end == hit.window_end);
             if counted {
                 return HitOutcome::AlreadyCounted(id);
             }
@@ -131,7 +144,10 @@ impl WorkOrderBook {
             customer_id: hit.customer_id.clone(),
             org_code: org_code.to_string(),
             status: Status::Open,
-            severity: hit.severity.clone().unwrap_or_else(|| default_severity.to_string()),
+            severity: hit
+                .severity
+                .clone()
+                .unwrap_or_else(|| default_severity.to_string()),
             first_window_start: hit.window_start,
             first_window_end: hit.window_end,
             last_window_end: hit.window_end,
@@ -197,15 +213,35 @@ mod tests {
     #[test]
     fn one_open_order_per_theme_and_customer() {
         let mut b = WorkOrderBook::default();
-        let HitOutcome::Created(id) = b.apply_hit(&hit("C1", 100), "41/1/2", "high", 0) else { panic!() };
-        assert_eq!(b.apply_hit(&hit("C1", 200), "41/1/2", "high", 0), HitOutcome::Added(id.clone()));
-        assert_eq!(b.apply_hit(&hit("C1", 200), "41/1/2", "high", 0), HitOutcome::AlreadyCounted(id.clone()));
-        assert_eq!(b.apply_hit(&hit("C1", 50), "41/1/2", "high", 0), HitOutcome::Added(id.clone()));
+        let HitOutcome::Created(id) = b.apply_hit(&hit("C1", 100), "41/1/2", "high", 0) else {
+            panic!()
+        };
+        assert_eq!(
+            b.apply_hit(&hit("C1", 200), "41/1/2", "high", 0),
+            HitOutcome::Added(id.clone())
+        );
+        assert_eq!(
+            b.apply_hit(&hit("C1", 200), "41/1/2", "high", 0),
+            HitOutcome::AlreadyCounted(id.clone())
+        );
+        assert_eq!(
+            b.apply_hit(&hit("C1", 50), "41/1/2", "high", 0),
+            HitOutcome::Added(id.clone())
+        );
         let wo = b.get(&id).unwrap();
-        assert_eq!((wo.hits, wo.first_window_start, wo.last_window_end), (3, 50, 210));
-        assert!(matches!(b.apply_hit(&hit("C2", 100), "41/1/2", "high", 0), HitOutcome::Created(_)));
+        assert_eq!(
+            (wo.hits, wo.first_window_start, wo.last_window_end),
+            (3, 50, 210)
+        );
+        assert!(matches!(
+            b.apply_hit(&hit("C2", 100), "41/1/2", "high", 0),
+            HitOutcome::Created(_)
+        ));
         b.update(&id, |w| w.status = Status::Archived);
-        assert!(matches!(b.apply_hit(&hit("C1", 300), "41/1/2", "high", 0), HitOutcome::Created(_)));
+        assert!(matches!(
+            b.apply_hit(&hit("C1", 300), "41/1/2", "high", 0),
+            HitOutcome::Created(_)
+        ));
         assert_eq!(b.len(), 3);
     }
 }

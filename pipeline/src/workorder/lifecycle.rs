@@ -21,7 +21,15 @@ pub enum LifecycleError {
     #[error("{0}")]
     BadRequest(String),
     #[error("cannot {action} a work order that is {status}: {hint}")]
-    Illegal { action: &'static str, status: &'static str, hint: &'static str },
+    Illegal {
+        action: &'static str,
+        status: &'static str,
+        hint: &'static str,
+    },
+}
+
+fn field<T>(r: crate::fields::FieldResult<T>) -> Result<T, LifecycleError> {
+    r.map_err(|(_, d)| LifecycleError::BadRequest(d))
 }
 
 impl Action {
@@ -30,28 +38,34 @@ impl Action {
     /// `{"action": "review", "approve": true | false, "reason": "…"}`.
     pub fn parse(body: &str) -> Result<(Action, Option<String>), LifecycleError> {
         let bad = |d: String| LifecycleError::BadRequest(d);
-        let raw: &RawValue = serde_json::from_str(body).map_err(|e| bad(format!("action body is not JSON: {e}")))?;
+        let raw: &RawValue =
+            serde_json::from_str(body).map_err(|e| bad(format!("action body is not JSON: {e}")))?;
         let o = Obj::parse(raw).map_err(|(_, d)| bad(d))?;
-        let f = |r: Result<_, (crate::decode::Reason, String)>| r.map_err(|(_, d)| bad(d));
-        let actor = f(opt_str(o.get("actor"), "actor"))?;
-        let action = match f(req_str(o.get("action"), "action"))?.as_str() {
-            "dispatch" => Action::Dispatch { org: f(req_str(o.get("org"), "org"))? },
+        let actor = field(opt_str(o.get("actor"), "actor"))?;
+        let action = match field(req_str(o.get("action"), "action"))?.as_str() {
+            "dispatch" => Action::Dispatch {
+                org: field(req_str(o.get("org"), "org"))?,
+            },
             "accept" => Action::Accept,
             "feedback" => Action::Feedback(Feedback {
-                confirmed: f(req_bool(o.get("confirmed"), "confirmed"))?,
-                measures: f(opt_str(o.get("measures"), "measures"))?.unwrap_or_default(),
-                recovered_kwh: f(opt_dec(o.get("recovered_kwh"), "recovered_kwh"))?,
-                recovered_yuan: f(opt_dec(o.get("recovered_yuan"), "recovered_yuan"))?,
+                confirmed: field(req_bool(o.get("confirmed"), "confirmed"))?,
+                measures: field(opt_str(o.get("measures"), "measures"))?.unwrap_or_default(),
+                recovered_kwh: field(opt_dec(o.get("recovered_kwh"), "recovered_kwh"))?,
+                recovered_yuan: field(opt_dec(o.get("recovered_yuan"), "recovered_yuan"))?,
             }),
             "review" => {
-                if f(req_bool(o.get("approve"), "approve"))? {
+                if field(req_bool(o.get("approve"), "approve"))? {
                     Action::Approve
                 } else {
-                    Action::Reject { reason: f(opt_str(o.get("reason"), "reason"))?.unwrap_or_default() }
+                    Action::Reject {
+                        reason: field(opt_str(o.get("reason"), "reason"))?.unwrap_or_default(),
+                    }
                 }
             }
             other => {
-                return Err(bad(format!("unknown action {other:?}; use dispatch, accept, feedback or review")));
+                return Err(bad(format!(
+                    "unknown action {other:?}; use dispatch, accept, feedback or review"
+                )));
             }
         };
         Ok((action, actor))
@@ -68,15 +82,27 @@ impl Action {
 }
 
 /// Moves `wo` by `action`, recording it in the history.
-pub fn apply(wo: &mut WorkOrder, action: Action, actor: Option<String>, now: EpochMs) -> Result<(), LifecycleError> {
+pub fn apply(
+    wo: &mut WorkOrder,
+    action: Action,
+    actor: Option<String>,
+    now: EpochMs,
+) -> Result<(), LifecycleError> {
     let from = wo.status;
-    let illegal = |hint: &'static str| LifecycleError::Illegal { action: action.name(), status: from.name(), hint };
+    let illegal = |hint: &'static str| LifecycleError::Illegal {
+        action: action.name(),
+        status: from.name(),
+        hint,
+    };
     if action == Action::Accept && from == Status::Open {
         return Err(illegal("dispatch it to an org unit first"));
     }
     let (to, detail) = match (&action, from) {
         (Action::Dispatch { org }, Status::Open | Status::Dispatched) => {
-            if !(org == &wo.org_code || wo.org_code.starts_with(&format!("{org}/")) || org.starts_with(&format!("{}/", wo.org_code))) {
+            if !(org == &wo.org_code
+                || wo.org_code.starts_with(&format!("{org}/"))
+                || org.starts_with(&format!("{}/", wo.org_code)))
+            {
                 return Err(LifecycleError::BadRequest(format!(
                     "org {org} is not on the path of the customer's unit {}; dispatch within that unit's chain",
                     wo.org_code
@@ -88,23 +114,41 @@ pub fn apply(wo: &mut WorkOrder, action: Action, actor: Option<String>, now: Epo
         (Action::Accept, Status::Dispatched) => (Status::Accepted, serde_json::Value::Null),
         (Action::Feedback(fb), Status::Accepted) => {
             if fb.confirmed && fb.measures.trim().is_empty() {
-                return Err(LifecycleError::BadRequest("a confirmed finding needs `measures` (整改措施)".into()));
+                return Err(LifecycleError::BadRequest(
+                    "a confirmed finding needs `measures` (整改措施)".into(),
+                ));
             }
             wo.feedback = Some(fb.clone());
-            (Status::UnderReview, serde_json::json!({"confirmed": fb.confirmed}))
+            (
+                Status::UnderReview,
+                serde_json::json!({"confirmed": fb.confirmed}),
+            )
         }
         (Action::Approve, Status::UnderReview) => (Status::Archived, serde_json::Value::Null),
         (Action::Reject { reason }, Status::UnderReview) => {
             wo.returns += 1;
             (Status::Accepted, serde_json::json!({"reason": reason}))
         }
-        (Action::Dispatch { .. }, _) => return Err(illegal("only open or dispatched orders can be (re)dispatched")),
+        (Action::Dispatch { .. }, _) => {
+            return Err(illegal(
+                "only open or dispatched orders can be (re)dispatched",
+            ))
+        }
         (Action::Accept, _) => return Err(illegal("only a dispatched order can be accepted")),
         (Action::Feedback(_), _) => return Err(illegal("accept the order before giving feedback")),
-        (Action::Approve | Action::Reject { .. }, _) => return Err(illegal("only an order under review can be reviewed")),
+        (Action::Approve | Action::Reject { .. }, _) => {
+            return Err(illegal("only an order under review can be reviewed"))
+        }
     };
     wo.status = to;
     wo.updated_at = now;
-    wo.history.push(HistoryEntry { at: now, action: action.name().into(), from, to, actor, detail });
+    wo.history.push(HistoryEntry {
+        at: now,
+        action: action.name().into(),
+        from,
+        to,
+        actor,
+        detail,
+    });
     Ok(())
 }

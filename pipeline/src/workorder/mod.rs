@@ -28,7 +28,13 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [Status::Open, Status::Dispatched, Status::Accepted, Status::UnderReview, Status::Archived];
+    pub const ALL: [Status; 5] = [
+        Status::Open,
+        Status::Dispatched,
+        Status::Accepted,
+        Status::UnderReview,
+        Status::Archived,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {

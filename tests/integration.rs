@@ -1,0 +1,24 @@
+//! Integration tests: the `jicha` binary against its own Mosquitto and Redis
+//! (started per test on free ports), driven over MQTT and HTTP only.
+//! One test binary keeps link time low; each area is a module.
+
+mod support;
+
+#[path = "integration/billing.rs"]
+mod billing;
+#[path = "integration/daily.rs"]
+mod daily;
+#[path = "integration/events.rs"]
+mod events;
+#[path = "integration/ingest.rs"]
+mod ingest;
+#[path = "integration/over_capacity.rs"]
+mod over_capacity;
+#[path = "integration/restart.rs"]
+mod restart;
+#[path = "integration/valley.rs"]
+mod valley;
+#[path = "integration/whitelist.rs"]
+mod whitelist;
+#[path = "integration/workorders.rs"]
+mod workorders;

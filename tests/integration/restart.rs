@@ -1,0 +1,61 @@
+//! State survives a crash: Redis keeps the work orders, the persistent MQTT
+//! session keeps what was published while the process was down.
+
+use crate::support::*;
+
+#[test]
+fn restart_keeps_workorders_and_processes_messages_sent_while_down() {
+    let t = |h, m| ts(2026, 11, 3, h, m);
+    let mut env = Env::start(&archive(vec![
+        customer("CA", 400, &[("MA", "1")]),
+        customer("CB", 400, &[("MB", "1")]),
+    ]));
+    env.loads(vec![
+        load("MA", t(10, 0), 500.0),
+        load("MA", t(10, 15), 510.0),
+        load("MA", t(10, 30), 100.0),
+        load(FILL_METER, t(12, 0), 1.0),
+    ]);
+    let before = env.wait_wo("over_capacity", "CA", |_| true);
+    assert_eq!(before["hits"], 1);
+    let id = before["id"].as_str().unwrap().to_string();
+
+    env.kill_app();
+    // Published while jicha is down: a second hit for CA, a first for CB,
+    // and the point that closes their window.
+    env.loads(vec![
+        load("MA", t(13, 0), 600.0),
+        load("MB", t(13, 0), 600.0),
+        load("MA", t(13, 15), 600.0),
+        load("MB", t(13, 15), 600.0),
+    ]);
+    env.loads(vec![load(FILL_METER, t(15, 0), 1.0)]);
+    env.restart_app();
+
+    let wb = env.wait_wo("over_capacity", "CB", |_| true);
+    assert_time(&wb, "first_window_start", t(13, 0));
+    let wa = env.wait_wo("over_capacity", "CA", |w| w["hits"] == 2);
+    assert_eq!(
+        env.wos("over_capacity", "CA").len(),
+        1,
+        "the later hit adds to the surviving order"
+    );
+    assert_eq!(wa["id"], id.as_str(), "the order keeps its id");
+    assert_eq!(wa["created_at"], before["created_at"]);
+    assert_time(&wa, "first_window_start", t(10, 0));
+    assert_time(&wa, "last_window_end", t(13, 30));
+    assert_eq!(wa["evidence"].is_object(), true);
+
+    // A late point after the restart: the watermark was restored too.
+    let late0 = env.metric_sum("jicha_records_late_total", &[("stream", "load")]);
+    env.loads(vec![load("MB", t(11, 0), 600.0)]);
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "the 11:00 point to be late after the restart",
+        &env,
+        || {
+            (env.metric_sum("jicha_records_late_total", &[("stream", "load")]) > late0)
+                .then_some(())
+        },
+    );
+}
