@@ -88,12 +88,22 @@ impl RedisBackend {
         let mut c = self.conn.clone();
         let pattern = format!("{}rec:*", self.prefix);
         let mut keys: Vec<String> = Vec::new();
-        {
-            let mut iter: redis::AsyncIter<String> =
-                c.scan_match(&pattern).await.map_err(err("scan"))?;
-            while let Some(k) = futures::StreamExt::next(&mut iter).await {
-                keys.push(k);
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut c)
+                .await
+                .map_err(err("scan"))?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
             }
+            cursor = next;
         }
         let mut out = Vec::new();
         let mut c = self.conn.clone();

@@ -78,7 +78,7 @@ pub fn decode_payload(
     stream: Stream,
     payload: &[u8],
     max_bytes: usize,
-) -> Vec<Result<Record, Rejection>> {
+) -> Vec<Result<(Record, &str), Rejection>> {
     if payload.len() > max_bytes {
         let prefix = String::from_utf8_lossy(&payload[..payload.len().min(256)]).into_owned();
         return vec![Err(reject(
@@ -126,7 +126,7 @@ pub fn decode_payload(
     }
 }
 
-fn decode_record(stream: Stream, raw: &RawValue) -> Result<Record, Rejection> {
+fn decode_record(stream: Stream, raw: &RawValue) -> Result<(Record, &str), Rejection> {
     let text = raw.get();
     if !text.trim_start().starts_with('{') {
         return Err(reject(
@@ -146,7 +146,8 @@ fn decode_record(stream: Stream, raw: &RawValue) -> Result<Record, Rejection> {
             .map_err(shape_error)
             .and_then(EventIn::validate),
     };
-    res.map_err(|(reason, detail)| reject(reason, detail, text))
+    res.map(|r| (r, text))
+        .map_err(|(reason, detail)| reject(reason, detail, text))
 }
 
 fn shape_error(e: serde_json::Error) -> (Reason, String) {
@@ -307,7 +308,7 @@ mod tests {
     fn one(stream: Stream, s: &str) -> Result<Record, Rejection> {
         let mut v = decode_payload(stream, s.as_bytes(), 1 << 20);
         assert_eq!(v.len(), 1);
-        v.remove(0)
+        v.remove(0).map(|(r, _)| r)
     }
 
     #[test]
@@ -319,7 +320,7 @@ mod tests {
         let v = decode_payload(Stream::Load, p.as_bytes(), 1 << 20);
         assert_eq!(v.len(), 4);
         match &v[0] {
-            Ok(Record::Load(l)) => assert_eq!(l.p_kw.to_string(), "0.1"),
+            Ok((Record::Load(l), _)) => assert_eq!(l.p_kw.to_string(), "0.1"),
             other => panic!("{other:?}"),
         }
         assert_eq!(v[1].as_ref().unwrap_err().reason, Reason::WrongType);
@@ -333,11 +334,17 @@ mod tests {
             one(Stream::Load, "{not json").unwrap_err().reason,
             Reason::MalformedJson
         );
-        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
-        assert_eq!(
-            one(Stream::Load, &deep).unwrap_err().reason,
-            Reason::MalformedJson
-        );
+        // Nesting up to the payload limit is refused, never a stack overflow.
+        for depth in [100, 10_000, 500_000] {
+            let deep = "[".repeat(depth) + &"]".repeat(depth);
+            let r = decode_payload(Stream::Load, deep.as_bytes(), 1 << 20);
+            assert!(r.iter().all(|x| x.is_err()), "depth {depth}");
+            let deep_obj = "{\"a\":".repeat(depth) + "1" + &"}".repeat(depth);
+            assert!(
+                one(Stream::Load, &deep_obj).is_err(),
+                "object depth {depth}"
+            );
+        }
         let big = vec![b' '; 2 << 20];
         let v = decode_payload(Stream::Load, &big, 1 << 20);
         assert_eq!(v[0].as_ref().unwrap_err().reason, Reason::PayloadTooLarge);

@@ -319,7 +319,7 @@ impl Monitor {
                         rep.rejected += 1;
                         self.dead_letter(&mut core, stream.name(), topic, rej);
                     }
-                    Ok(rec) => self.accept(&mut core, stream, topic, rec, &mut rep),
+                    Ok((rec, raw)) => self.accept(&mut core, stream, topic, rec, raw, &mut rep),
                 }
             }
         }
@@ -334,16 +334,15 @@ impl Monitor {
         stream: Stream,
         topic: &str,
         rec: Record,
+        raw: &str,
         rep: &mut IngestReport,
     ) {
-        let raw = || serde_json::to_string(&rec).unwrap_or_default();
         if core.archive.meter(rec.meter_id()).is_none() {
             rep.rejected += 1;
             let detail = format!(
                 "meter {} is not in the archive; load it with POST /api/v1/archive first",
                 rec.meter_id()
             );
-            let r = raw();
             self.dead_letter(
                 core,
                 stream.name(),
@@ -351,7 +350,7 @@ impl Monitor {
                 Rejection {
                     reason: Reason::UnknownMeter,
                     detail,
-                    raw: r,
+                    raw: crate::decode::clip(raw),
                 },
             );
             return;
@@ -377,7 +376,6 @@ impl Monitor {
                 self.clock().format(t),
                 stream.name()
             );
-            let r = raw();
             self.dead_letter(
                 core,
                 stream.name(),
@@ -385,7 +383,7 @@ impl Monitor {
                 Rejection {
                     reason: Reason::Late,
                     detail,
-                    raw: r,
+                    raw: crate::decode::clip(raw),
                 },
             );
             return;

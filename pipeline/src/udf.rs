@@ -41,13 +41,28 @@ type Kernel = fn(&[ArrayRef]) -> Result<ArrayRef>;
 /// A domain function as a DataFusion UDF. Arguments are cast to the
 /// declared types (`coerce_types`), so `round_yuan(kva * 25.00)` works at
 /// any decimal scale and `valley_limit_kwh(c, 1.2, 8, d)` takes integers.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 struct DomainUdf {
     name: &'static str,
     args: Vec<DataType>,
     ret: DataType,
     signature: Signature,
     kernel: Kernel,
+}
+
+// A domain function is identified by its name.
+impl PartialEq for DomainUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for DomainUdf {}
+
+impl std::hash::Hash for DomainUdf {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
 }
 
 impl DomainUdf {

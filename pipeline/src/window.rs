@@ -57,9 +57,11 @@ pub fn parse_span(text: &str) -> Result<Span, String> {
                 .map(Span::Months)
                 .map_err(|_| format!("interval '{text}' is too large"))
         }
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "interval '{text}': unknown unit; use seconds, minutes, hours, days, weeks or months"
-        )),
+        ))
+        }
     };
     Ok(Span::Fixed(n * ms))
 }

@@ -644,8 +644,8 @@ impl Env {
     fn launch(&mut self) {
         self.starts += 1;
         let err = std::fs::File::create(self.stderr_path()).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_jicha"))
-            .arg("run")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jicha"));
+        cmd.arg("run")
             .arg("--mqtt")
             .arg(format!("mqtt://127.0.0.1:{}", self.svc.mqtt_port))
             .arg("--redis")
@@ -655,7 +655,13 @@ impl Env {
             .arg("--archive")
             .arg(&self.archive_file)
             .env_remove("JICHA_CONFIG")
-            .env_remove("JICHA_THEMES")
+            .env_remove("JICHA_THEMES");
+        // Mutation checks only: run the suite against altered theme SQL to
+        // see the near-miss assertions fail (unset in normal runs).
+        if let Some(dir) = std::env::var_os("JICHA_IT_THEMES") {
+            cmd.arg("--themes").arg(dir);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err)
