@@ -6,7 +6,6 @@ use crate::decode::Reason;
 use crate::ids::MeterId;
 use crate::time::{parse_timestamp, EpochMs};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 /// What a JSON value holding a quantity turned out to be.
@@ -30,30 +29,6 @@ pub fn classify(raw: &RawValue) -> NumText<'_> {
     }
 }
 
-/// A decimal that accepts both `"12.30"` and `12.30` (billing and archive
-/// files carry money as strings, numbers are accepted too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Dec(pub Decimal);
-
-impl<'de> Deserialize<'de> for Dec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw: Box<RawValue> = Deserialize::deserialize(d)?;
-        let text = match classify(&raw) {
-            NumText::Number(n) => n.to_string(),
-            NumText::String(s) => s,
-            NumText::Null | NumText::Other => {
-                return Err(serde::de::Error::custom(format!(
-                    "expected a decimal number or decimal string, found {}",
-                    short(raw.get())
-                )))
-            }
-        };
-        jicha_domain::money::parse_decimal(&text)
-            .map(Dec)
-            .map_err(|e| serde::de::Error::custom(e.to_string()))
-    }
-}
-
 pub fn short(s: &str) -> String {
     let mut out: String = s.chars().take(40).collect();
     if out.len() < s.len() {
@@ -63,6 +38,20 @@ pub fn short(s: &str) -> String {
 }
 
 pub type FieldResult<T> = Result<T, (Reason, String)>;
+
+/// Largest magnitude a quantity may have (kW, kWh, kVA, 元): beyond any real
+/// reading, and small enough that every table's `DECIMAL(28,6)` holds it.
+const MAX_MAGNITUDE: i64 = 1_000_000_000_000_000;
+
+fn bounded(d: Decimal, field: &str) -> FieldResult<Decimal> {
+    if d.abs() >= Decimal::from(MAX_MAGNITUDE) {
+        return Err((
+            Reason::BadValue,
+            format!("`{field}` = {d} is out of range (|value| must be below 1e15)"),
+        ));
+    }
+    Ok(d)
+}
 
 pub fn missing(field: &str) -> (Reason, String) {
     (
@@ -103,8 +92,9 @@ pub fn opt_num(raw: Option<&RawValue>, field: &str) -> FieldResult<Option<Decima
     let Some(raw) = raw else { return Ok(None) };
     match classify(raw) {
         NumText::Number(n) => jicha_domain::money::parse_decimal(n)
-            .map(Some)
-            .map_err(|e| (Reason::BadValue, format!("`{field}`: {e}"))),
+            .map_err(|e| (Reason::BadValue, format!("`{field}`: {e}")))
+            .and_then(|d| bounded(d, field))
+            .map(Some),
         NumText::Null => Ok(None),
         _ => Err((
             Reason::WrongType,
@@ -160,8 +150,9 @@ pub fn opt_dec(raw: Option<&RawValue>, field: &str) -> FieldResult<Option<Decima
         }
     };
     jicha_domain::money::parse_decimal(&text)
-        .map(Some)
         .map_err(|e| (Reason::BadValue, format!("`{field}`: {e}")))
+        .and_then(|d| bounded(d, field))
+        .map(Some)
 }
 
 pub fn req_dec(raw: Option<&RawValue>, field: &str) -> FieldResult<Decimal> {

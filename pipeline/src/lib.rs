@@ -23,6 +23,8 @@ pub mod decode;
 pub mod engine;
 pub mod evaluate;
 pub mod fields;
+#[cfg(test)]
+mod fuzz;
 pub mod ids;
 pub mod metrics;
 pub mod monitor;

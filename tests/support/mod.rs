@@ -676,8 +676,15 @@ impl Env {
                 }
             }
             if let Some(Ok(Some(st))) = self.app.as_mut().map(|c| c.try_wait()) {
+                let hint = if st.to_string().contains("SIGTERM")
+                    || st.to_string().contains("SIGINT")
+                {
+                    " (signalled from outside the test: this harness only SIGKILLs its own children)"
+                } else {
+                    ""
+                };
                 panic!(
-                    "jicha exited ({st}) before /healthz answered 200; its stderr:\n{}",
+                    "jicha exited ({st}){hint} before /healthz answered 200; its stderr:\n{}",
                     self.app_stderr()
                 );
             }
