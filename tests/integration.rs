@@ -14,6 +14,8 @@ mod events;
 mod ingest;
 #[path = "integration/over_capacity.rs"]
 mod over_capacity;
+#[path = "integration/reliability.rs"]
+mod reliability;
 #[path = "integration/restart.rs"]
 mod restart;
 #[path = "integration/valley.rs"]

@@ -9,7 +9,7 @@
 //! would fail the whole batch.
 //!
 //! This file is written against `crate::domain::{calendar, money, tariff}`:
-//! in the crate that is `jicha-domain`; in each single-file UDF under `udfs/`
+//! in the crate that is `jicha-domain`; in each generated single-file UDF
 //! it is the same domain source, embedded. One text, two builds.
 
 use crate::domain::{calendar, money, tariff};

@@ -1,8 +1,10 @@
-//! Runs the submitted single-file `udfs/days_in_month.rs` through its
-//! macro-generated `__run` (Arrow FFI, as Arroyo does) and checks it against
-//! the crate, i.e. against jicha-domain, on many inputs.
+//! Runs the single-file source of `days_in_month` that is submitted to Arroyo
+//! (`OUT_DIR/udf_days_in_month.rs`, rendered by build.rs, the text `export-udfs`
+//! writes) through its macro-generated `__run` (Arrow FFI, as Arroyo does)
+//! and checks it against the crate, i.e. against jicha-domain, on many
+//! inputs.
 
-include!("../udfs/days_in_month.rs");
+include!(concat!(env!("OUT_DIR"), "/udf_days_in_month.rs"));
 
 mod common;
 

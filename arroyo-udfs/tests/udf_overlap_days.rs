@@ -1,7 +1,10 @@
-//! Runs the submitted single-file `udfs/overlap_days.rs` through its
-//! macro-generated `__run` and checks it against jicha-domain.
+//! Runs the single-file source of `overlap_days` that is submitted to Arroyo
+//! (`OUT_DIR/udf_overlap_days.rs`, rendered by build.rs, the text `export-udfs`
+//! writes) through its macro-generated `__run` (Arrow FFI, as Arroyo does)
+//! and checks it against the crate, i.e. against jicha-domain, on many
+//! inputs.
 
-include!("../udfs/overlap_days.rs");
+include!(concat!(env!("OUT_DIR"), "/udf_overlap_days.rs"));
 
 mod common;
 

@@ -1,7 +1,10 @@
-//! Runs the submitted single-file `udfs/suspended_days_in_year.rs` through
-//! its macro-generated `__run` and checks it against jicha-domain.
+//! Runs the single-file source of `suspended_days_in_year` that is submitted to Arroyo
+//! (`OUT_DIR/udf_suspended_days_in_year.rs`, rendered by build.rs, the text `export-udfs`
+//! writes) through its macro-generated `__run` (Arrow FFI, as Arroyo does)
+//! and checks it against the crate, i.e. against jicha-domain, on many
+//! inputs.
 
-include!("../udfs/suspended_days_in_year.rs");
+include!(concat!(env!("OUT_DIR"), "/udf_suspended_days_in_year.rs"));
 
 mod common;
 

@@ -1,7 +1,10 @@
-//! Runs the submitted single-file `udfs/valley_limit_kwh.rs` through its
-//! macro-generated `__run` and checks it against jicha-domain.
+//! Runs the single-file source of `valley_limit_kwh` that is submitted to Arroyo
+//! (`OUT_DIR/udf_valley_limit_kwh.rs`, rendered by build.rs, the text `export-udfs`
+//! writes) through its macro-generated `__run` (Arrow FFI, as Arroyo does)
+//! and checks it against the crate, i.e. against jicha-domain, on many
+//! inputs.
 
-include!("../udfs/valley_limit_kwh.rs");
+include!(concat!(env!("OUT_DIR"), "/udf_valley_limit_kwh.rs"));
 
 mod common;
 

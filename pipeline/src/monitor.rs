@@ -568,7 +568,9 @@ impl Monitor {
             }
         }
         let cutoff = |s: Stream, extra: i64| -> Option<EpochMs> {
-            let wm = core.wm.trigger(s)?;
+            // The stream's own watermark, not its trigger: a record it still accepts
+            // may reopen (re-evaluate) a window that a leading stream closed.
+            let wm = core.wm.watermark(s)?;
             let p = core
                 .themes
                 .iter()

@@ -110,7 +110,7 @@ pub trait StateBackend: Send + Sync {
 
 /// Kept suppressed alerts and dead letters per backend (older ones drop).
 pub const KEEP_SUPPRESSED: usize = 10_000;
-pub const KEEP_DEAD_LETTERS: usize = 100_000;
+pub const KEEP_DEAD_LETTERS: usize = 20_000;
 
 /// State in this process only (`jicha demo`, tests): the same interface as
 /// Redis, applied to maps, so a second monitor over the same backend sees

@@ -313,19 +313,79 @@ fn kill(child: &mut Option<Child>) {
     }
 }
 
+/// How the per-test services are started. The default is what every test
+/// used before: no persistence anywhere (the services outlive the app).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServiceOptions {
+    /// Redis with `--appendonly yes --appendfsync always` in the temp dir,
+    /// so it can be stopped and started again without losing a write.
+    pub redis_aof: bool,
+    /// Mosquitto with `persistence true` in the temp dir, so sessions,
+    /// subscriptions and queued messages survive a broker restart.
+    pub mosquitto_persistence: bool,
+}
+
+/// Sends `sig` (e.g. "TERM") to one of our own children, by its pid.
+pub fn signal_child(child: &Child, sig: &str) {
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -{sig} {}", child.id()))
+        .stdin(Stdio::null())
+        .status()
+        .expect("cannot run sh to send a signal");
+    assert!(st.success(), "kill -{sig} {} failed: {st}", child.id());
+}
+
+/// Waits up to `timeout` for `child` to exit.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGTERM, wait (SIGKILL after 15 s).
+fn terminate(child: &mut Option<Child>, what: &str) {
+    if let Some(mut c) = child.take() {
+        signal_child(&c, "TERM");
+        if wait_exit(&mut c, Duration::from_secs(15)).is_none() {
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("{what} did not exit within 15 s of SIGTERM");
+        }
+    }
+}
+
+fn append_file(p: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap()
+}
+
 /// Mosquitto + Redis on free ports in a private temp dir.
 pub struct Services {
     pub dir: PathBuf,
     pub mqtt_port: u16,
     pub redis_port: u16,
+    pub opts: ServiceOptions,
     mosquitto: Option<Child>,
     redis: Option<Child>,
 }
 
 impl Services {
     pub fn start() -> Services {
-        let mosquitto_bin = find_program("mosquitto");
-        let redis_bin = find_program("redis-server");
+        Services::start_with(ServiceOptions::default())
+    }
+
+    pub fn start_with(opts: ServiceOptions) -> Services {
         let dir = std::env::temp_dir().join(format!(
             "jicha-it-{}-{}",
             std::process::id(),
@@ -337,6 +397,7 @@ impl Services {
             dir,
             mqtt_port: 0,
             redis_port: 0,
+            opts,
             mosquitto: None,
             redis: None,
         };
@@ -344,23 +405,7 @@ impl Services {
         // Mosquitto (retry on a port race with a parallel test).
         for attempt in 0.. {
             let port = free_port();
-            let conf = s.dir.join("mosquitto.conf");
-            std::fs::write(
-                &conf,
-                format!(
-                    "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\npersistence false\n"
-                ),
-            )
-            .unwrap();
-            let log = s.dir.join("mosquitto.log");
-            let mut child = Command::new(&mosquitto_bin)
-                .arg("-c")
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(&log).unwrap())
-                .stderr(std::fs::File::create(s.dir.join("mosquitto.err")).unwrap())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start mosquitto: {e}; install mosquitto/redis-server (tests/run.sh does it)"));
+            let mut child = s.spawn_mosquitto(port);
             std::thread::sleep(Duration::from_millis(30));
             if let Ok(Some(_)) = child.try_wait() {
                 if attempt < 5 {
@@ -375,35 +420,149 @@ impl Services {
 
         for attempt in 0.. {
             let port = free_port();
-            let log = s.dir.join("redis.log");
-            let mut child = Command::new(&redis_bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
-                .arg(&s.dir)
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(&log).unwrap())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start redis-server: {e}; install mosquitto/redis-server (tests/run.sh does it)"));
+            let mut child = s.spawn_redis(port);
             std::thread::sleep(Duration::from_millis(30));
             if let Ok(Some(_)) = child.try_wait() {
                 if attempt < 5 {
                     continue;
                 }
             }
-            wait_tcp(port, "redis-server", &mut child, &log);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while !redis_ping(port) {
-                assert!(
-                    Instant::now() < deadline,
-                    "redis-server on {port} does not answer PING"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            s.await_redis(port, &mut child);
             s.redis_port = port;
             s.redis = Some(child);
             break;
         }
         s
+    }
+
+    fn spawn_mosquitto(&self, port: u16) -> Child {
+        let mosquitto_bin = find_program("mosquitto");
+        let conf = self.dir.join("mosquitto.conf");
+        let persistence = if self.opts.mosquitto_persistence {
+            let loc = self.dir.join("mosquitto-data");
+            std::fs::create_dir_all(&loc).unwrap();
+            // Started as root, mosquitto drops to its own user: let it write.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&loc, std::fs::Permissions::from_mode(0o777)).unwrap();
+            format!(
+                "persistence true\npersistence_location {}/\npersistence_file mosquitto.db\n",
+                loc.display()
+            )
+        } else {
+            "persistence false\n".to_string()
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\n{persistence}"
+            ),
+        )
+        .unwrap();
+        Command::new(&mosquitto_bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(append_file(&self.dir.join("mosquitto.log")))
+            .stderr(append_file(&self.dir.join("mosquitto.err")))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start mosquitto: {e}; install mosquitto/redis-server (tests/run.sh does it)"))
+    }
+
+    fn spawn_redis(&self, port: u16) -> Child {
+        let redis_bin = find_program("redis-server");
+        let log = self.dir.join("redis.log");
+        let persistence: &[&str] = if self.opts.redis_aof {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &["--appendonly", "no"]
+        };
+        Command::new(&redis_bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(persistence)
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(append_file(&log))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server: {e}; install mosquitto/redis-server (tests/run.sh does it)"))
+    }
+
+    fn await_redis(&self, port: u16, child: &mut Child) {
+        let log = self.dir.join("redis.log");
+        wait_tcp(port, "redis-server", child, &log);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !redis_ping(port) {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {port} does not answer PING"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops Redis with SIGTERM and waits for it (with AOF on, every
+    /// acknowledged write is on disk by then).
+    pub fn stop_redis(&mut self) {
+        terminate(&mut self.redis, "redis-server");
+    }
+
+    /// Starts Redis again on the same port and directory.
+    pub fn start_redis_again(&mut self) {
+        assert!(self.redis.is_none(), "redis-server is still running");
+        let port = self.redis_port;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut child = self.spawn_redis(port);
+            std::thread::sleep(Duration::from_millis(100));
+            if let Ok(Some(st)) = child.try_wait() {
+                // The port may linger for a moment after the old process.
+                assert!(
+                    Instant::now() < deadline,
+                    "redis-server could not start again on {port} ({st}): {}",
+                    std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            self.await_redis(port, &mut child);
+            self.redis = Some(child);
+            return;
+        }
+    }
+
+    /// Stops Mosquitto with SIGTERM and waits for it (with persistence on,
+    /// it writes its sessions and queued messages to disk on the way out).
+    pub fn stop_mosquitto(&mut self) {
+        terminate(&mut self.mosquitto, "mosquitto");
+    }
+
+    /// Starts Mosquitto again on the same port and directory.
+    pub fn start_mosquitto_again(&mut self) {
+        assert!(self.mosquitto.is_none(), "mosquitto is still running");
+        let port = self.mqtt_port;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut child = self.spawn_mosquitto(port);
+            std::thread::sleep(Duration::from_millis(100));
+            if let Ok(Some(st)) = child.try_wait() {
+                assert!(
+                    Instant::now() < deadline,
+                    "mosquitto could not start again on {port} ({st}): {}",
+                    std::fs::read_to_string(self.dir.join("mosquitto.err")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            wait_tcp(
+                port,
+                "mosquitto",
+                &mut child,
+                &self.dir.join("mosquitto.err"),
+            );
+            self.mosquitto = Some(child);
+            return;
+        }
     }
 }
 
@@ -612,7 +771,12 @@ impl Env {
     /// Services, the archive file, the binary (waits for /healthz and for
     /// its MQTT subscription) and a publisher.
     pub fn start(archive: &Value) -> Env {
-        let svc = Services::start();
+        Env::start_with(archive, ServiceOptions::default())
+    }
+
+    /// Same on services started with `opts`.
+    pub fn start_with(archive: &Value, opts: ServiceOptions) -> Env {
+        let svc = Services::start_with(opts);
         let archive_file = svc.dir.join("archive.json");
         std::fs::write(
             &archive_file,
@@ -737,6 +901,35 @@ impl Env {
     pub fn restart_app(&mut self) {
         self.kill_app();
         self.launch();
+    }
+
+    /// SIGTERM to the app; waits up to `timeout` for it to exit and returns
+    /// its exit status and how long it took (None: still running, then it
+    /// is SIGKILLed). Start it again with `restart_app`.
+    pub fn terminate_app(
+        &mut self,
+        timeout: Duration,
+    ) -> (Option<std::process::ExitStatus>, Duration) {
+        let mut c = self.app.take().expect("jicha is not running");
+        let t0 = Instant::now();
+        signal_child(&c, "TERM");
+        let st = wait_exit(&mut c, timeout);
+        let took = t0.elapsed();
+        if st.is_none() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        (st, took)
+    }
+
+    /// Whether the app process is still running (None: not started).
+    pub fn app_exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.app.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// A fresh test publisher (after a broker restart).
+    pub fn reconnect_publisher(&mut self) {
+        self.publisher = Publisher::connect(self.svc.mqtt_port);
     }
 
     // ── HTTP ──
