@@ -28,6 +28,8 @@ echo "== acceptance: shared sample against real Mosquitto and Redis"
 if [ -f ../shared/acceptance/run.py ]; then
   python3 -c 'import paho.mqtt' 2>/dev/null || pip install -q paho-mqtt
   python3 ../shared/acceptance/run.py --bin target/release/jicha --data ../shared/samples/small
+  echo "== acceptance again, with jicha killed (SIGKILL) and restarted 40 % into the stream"
+  python3 ../shared/acceptance/run.py --bin target/release/jicha --data ../shared/samples/small --kill-at 0.4
 else
   echo "error: ../shared/acceptance/run.py not found (the shared/ folder must sit beside the checkout)" >&2
   exit 1

@@ -27,7 +27,12 @@ fn writes_one_file_per_udf_with_the_generated_text() {
 
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .expect("export dir exists")
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     files.sort();
     let mut want: Vec<String> = UDFS.iter().map(|udf| udf.file_name()).collect();
@@ -39,9 +44,21 @@ fn writes_one_file_per_udf_with_the_generated_text() {
         assert_eq!(udf.name, *name);
         let path = dir.join(udf.file_name());
         let text = std::fs::read_to_string(&path).expect("read exported file");
-        assert!(text == *generated, "{} differs from OUT_DIR", path.display());
-        assert!(text == render(udf), "{} differs from render()", path.display());
-        assert!(text.starts_with("/*\n[dependencies]\n"), "{}", path.display());
+        assert!(
+            text == *generated,
+            "{} differs from OUT_DIR",
+            path.display()
+        );
+        assert!(
+            text == render(udf),
+            "{} differs from render()",
+            path.display()
+        );
+        assert!(
+            text.starts_with("/*\n[dependencies]\n"),
+            "{}",
+            path.display()
+        );
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().count(), 5, "{stdout}");
@@ -60,7 +77,10 @@ fn overwrites_and_warns_about_foreign_sources() {
     assert!(out.status.success(), "{out:?}");
     let text = std::fs::read_to_string(dir.join("round_yuan.rs")).expect("read");
     assert!(text.contains("fn round_yuan("));
-    assert!(dir.join("old_udf.rs").exists(), "foreign files are left alone");
+    assert!(
+        dir.join("old_udf.rs").exists(),
+        "foreign files are left alone"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("old_udf.rs"), "{stderr}");
 }
