@@ -183,7 +183,7 @@ pub async fn start(
         .await;
     });
     let handle = tokio::spawn(async move {
-        batch_loop(monitor, client.clone(), rx, s).await;
+        batch_loop(monitor, client.clone(), rx, s, shutdown).await;
         let _ = client.disconnect().await;
         let _ = poller.await;
     });
@@ -205,6 +205,7 @@ async fn batch_loop(
     client: AsyncClient,
     mut rx: mpsc::Receiver<Publish>,
     s: SourceSettings,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     let mut batch: Vec<Publish> = Vec::with_capacity(s.batch_messages);
     loop {
@@ -227,7 +228,15 @@ async fn batch_loop(
         // commit; input pauses meanwhile (backpressure, bounded memory).
         while let Err(e) = result {
             tracing::warn!(error = %e, "commit failed; retrying, input paused");
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => {
+                    // Unacknowledged, so the broker delivers the batch again
+                    // to the next session: nothing is lost by stopping here.
+                    tracing::warn!(messages = batch.len(), "shutting down with an uncommitted batch; the broker will redeliver it");
+                    return;
+                }
+            }
             delay = (delay * 2).min(Duration::from_secs(5));
             result = monitor.retry_flush().await.map_err(Into::into);
         }
