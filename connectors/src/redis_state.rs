@@ -19,6 +19,8 @@ use redis::AsyncCommands;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct RedisBackend {
     conn: ConnectionManager,
     prefix: String,
@@ -36,7 +38,12 @@ impl RedisBackend {
         let cfg = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(5))
             .set_response_timeout(Duration::from_secs(30))
-            .set_number_of_retries(2);
+            .set_number_of_retries(2)
+            // Reconnect quickly once Redis is back: the default backoff grows to
+            // minutes, during which input stays paused.
+            .set_exponent_base(2)
+            .set_factor(100)
+            .set_max_delay(1000);
         let mut conn = tokio::time::timeout(
             Duration::from_secs(10),
             ConnectionManager::new_with_config(client, cfg),
@@ -219,7 +226,15 @@ impl StateBackend for RedisBackend {
                 };
             }
             let mut conn = self.conn.clone();
-            p.query_async::<()>(&mut conn).await.map_err(err("commit"))
+            // Bounded: a commit that cannot finish fails and is retried,
+            // rather than holding the monitor (and its API) indefinitely.
+            match tokio::time::timeout(COMMIT_TIMEOUT, p.query_async::<()>(&mut conn)).await {
+                Ok(r) => r.map_err(err("commit")),
+                Err(_) => Err(StateError(format!(
+                    "redis commit: no answer within {} s",
+                    COMMIT_TIMEOUT.as_secs()
+                ))),
+            }
         })
     }
 }

@@ -232,6 +232,7 @@ impl Monitor {
         {
             let mut core = m.core.lock().await;
             m.refresh_gauges(&core);
+            m.refresh_watermark_gauges(&core);
             m.flush(&mut core).await?;
         }
         Ok(m)
@@ -481,13 +482,8 @@ impl Monitor {
         self.evict(core);
         for (s, t) in core.wm.all_max_seen().collect::<Vec<_>>() {
             core.pending.watermarks.insert(s, t);
-            if let Some(w) = core.wm.watermark(s) {
-                self.metrics
-                    .watermark
-                    .with_label_values(&[s.name()])
-                    .set(w as f64 / 1000.0);
-            }
         }
+        self.refresh_watermark_gauges(core);
     }
 
     fn apply_hits(&self, core: &mut Core, mut hits: Vec<Hit>) {
@@ -626,6 +622,17 @@ impl Monitor {
     pub async fn retry_flush(&self) -> Result<(), StateError> {
         let mut core = self.core.lock().await;
         self.flush(&mut core).await
+    }
+
+    fn refresh_watermark_gauges(&self, core: &Core) {
+        for s in Stream::ALL {
+            if let Some(w) = core.wm.watermark(s) {
+                self.metrics
+                    .watermark
+                    .with_label_values(&[s.name()])
+                    .set(w as f64 / 1000.0);
+            }
+        }
     }
 
     fn refresh_gauges(&self, core: &Core) {

@@ -242,8 +242,37 @@ fn scenario() -> &'static Scenario {
     S.get_or_init(build_scenario)
 }
 
+/// Publishes as fast as the broker takes it (the app gets big micro-batches).
 fn publish_range(env: &Env, sc: &Scenario, r: std::ops::Range<usize>) {
     for m in &sc.msgs[r] {
+        env.publisher.publish(m.topic, &m.payload);
+    }
+}
+
+/// How many messages the paced publisher keeps ahead of the app.
+const LAG: usize = 6;
+
+/// Publishes at the app's pace: message i goes out once the app has
+/// evaluated message i − LAG (its load watermark shows it), so the state
+/// is committed batch by batch and an interruption right after the last
+/// message finds a few messages in flight and a long committed history.
+fn publish_paced(env: &Env, sc: &Scenario, r: std::ops::Range<usize>) {
+    for i in r {
+        if i >= LAG {
+            if let Some(t) = sc.load_max[i - LAG] {
+                let target = t - 3600;
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while watermark(env, "load") < target {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the app did not get past message {} within 60 s",
+                        i - LAG
+                    );
+                    std::thread::sleep(Duration::from_millis(3));
+                }
+            }
+        }
+        let m = &sc.msgs[i];
         env.publisher.publish(m.topic, &m.payload);
     }
 }
@@ -452,15 +481,35 @@ fn kill9_run(pct: usize) -> Vec<String> {
     let k = n * pct / 100;
     let k2 = (k + n / 10).min(n);
     let mut env = Env::start(&sc.archive);
-    publish_range(&env, sc, 0..k);
+    publish_paced(&env, sc, 0..k);
     env.kill_app();
     publish_range(&env, sc, k..k2);
     env.restart_app();
     publish_range(&env, sc, k2..n);
     let set = settle_after(&env, sc, n, &format!("SIGKILL at {pct} %"));
+    // For the log: how much the restarted process saw again (messages the
+    // killed one had taken in but not acknowledged).
+    let after_kill: f64 = sc.msgs[k..]
+        .iter()
+        .map(|m| {
+            serde_json::from_slice::<Value>(&m.payload)
+                .ok()
+                .and_then(|v| v.as_array().map(Vec::len))
+                .unwrap_or(1) as f64
+        })
+        .sum();
+    let m = env.metrics_text();
+    let seen: f64 = [
+        "jicha_records_ingested_total",
+        "jicha_records_duplicate_total",
+    ]
+    .iter()
+    .map(|n| metric_sum(&m, n, &[]))
+    .sum();
     eprintln!(
-        "kill -9 at {pct} %: {} duplicates after the restart",
-        env.metric_sum("jicha_records_duplicate_total", &[])
+        "kill -9 at {pct} %: the restarted process saw {} records again ({} of them duplicates)",
+        seen - after_kill,
+        metric_sum(&m, "jicha_records_duplicate_total", &[])
     );
     set
 }
@@ -498,7 +547,7 @@ fn redis_restart_mid_stream_loses_nothing() {
             ..Default::default()
         },
     );
-    publish_range(&env, sc, 0..half);
+    publish_paced(&env, sc, 0..half);
     env.svc.stop_redis();
     // New input while Redis is down: its commit fails.
     let down_until = (half + 15).min(n);
@@ -529,13 +578,16 @@ fn redis_restart_mid_stream_loses_nothing() {
     env.svc.start_redis_again();
     let back = Instant::now();
     publish_range(&env, sc, down_until..n);
+    // The app's own retry backs off to 5 s at most; allow far more before
+    // giving up, so that the data check below runs even when recovery is
+    // slow, and judge the recovery time at the end.
     wait_until(
-        Duration::from_secs(200),
+        Duration::from_secs(150),
         "GET /healthz to answer 200 after Redis is back",
         &env,
         || (env.get("/healthz").status == 200).then_some(()),
     );
-    eprintln!("DIAG healthz 200 again {:?} after Redis restarted", back.elapsed());
+    let recovered_after = back.elapsed();
     let set = settle_after(&env, sc, n, "Redis restart");
     assert_same(&set, baseline(), "Redis restart mid-stream");
 
@@ -545,6 +597,12 @@ fn redis_restart_mid_stream_loses_nothing() {
         &wo_set(&env),
         baseline(),
         "after the Redis restart, reloaded",
+    );
+
+    assert!(
+        recovered_after < Duration::from_secs(30),
+        "Redis was back, but jicha stayed degraded (input paused) for {recovered_after:?} \
+         (its commit retry backs off to 5 s at most)"
     );
 }
 
@@ -560,7 +618,7 @@ fn broker_restart_mid_stream_loses_nothing() {
             ..Default::default()
         },
     );
-    publish_range(&env, sc, 0..half);
+    publish_paced(&env, sc, 0..half);
     env.svc.stop_mosquitto();
     std::thread::sleep(Duration::from_millis(1500));
     assert!(
@@ -637,7 +695,7 @@ fn sigterm_exits_zero_after_committing() {
     // SIGTERM in full flow: what was taken in is committed, the rest stays
     // with the broker; the end result is the uninterrupted run's.
     let k = (half + n / 5).min(n);
-    publish_range(&env, sc, half..k);
+    publish_paced(&env, sc, half..k);
     let (st, took) = env.terminate_app(Duration::from_secs(10));
     let st = st.unwrap_or_else(|| {
         panic!(
@@ -660,4 +718,365 @@ fn sigterm_exits_zero_after_committing() {
         "jicha_watermark_seconds{{stream=\"load\"}} right after the restart (before any input) \
          should report the restored watermark (GET /api/v1/watermarks already does)"
     );
+}
+
+// ───────────────────────────── bad input at volume ─────────────────────────────
+
+/// Expected rejections per (stream, reason).
+type Rejections = BTreeMap<(&'static str, &'static str), f64>;
+
+#[test]
+fn bad_input_at_volume() {
+    let t = |h: i64, m: i64| ts(2026, 11, 3, h, m);
+    let env = Env::start(&archive(vec![
+        customer("BA", 400, &[("BMA", "1")]),
+        customer("BB", 400, &[("BMB", "1")]),
+        customer("BC", 400, &[("BMC", "1")]),
+    ]));
+
+    // ── good data: 48 load timestamps (00:00 … 11:45) for three meters ──
+    // BA exceeds 480 kW at 02:00 and 02:15 (one hit), BB at 05:00, 05:15 and
+    // 05:30 (two hits); BC has a cover_open at 03:07; BMA's register goes
+    // back on Nov 2.
+    let mut good: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    let mut good_count: BTreeMap<&'static str, f64> = BTreeMap::new();
+    let mut add_good = |topic: &'static str, stream: &'static str, recs: Vec<Value>| {
+        *good_count.entry(stream).or_default() += recs.len() as f64;
+        good.push((topic, Value::Array(recs).to_string().into_bytes()));
+    };
+    add_good(
+        FREEZE_TOPIC,
+        "freeze",
+        vec![freeze("BMA", day(2026, 11, 1), 100.0)],
+    );
+    add_good(
+        FREEZE_TOPIC,
+        "freeze",
+        vec![freeze("BMA", day(2026, 11, 2), 99.5)],
+    );
+    for i in 0..48 {
+        let at = t(0, 0).plus_min(15 * i);
+        let kw = |m: &str| -> f64 {
+            match (m, i) {
+                ("BMA", 8) | ("BMA", 9) => 500.0,
+                ("BMB", 20) | ("BMB", 21) | ("BMB", 22) => 600.0,
+                _ => 100.0 + i as f64,
+            }
+        };
+        add_good(
+            LOAD_TOPIC,
+            "load",
+            ["BMA", "BMB", "BMC"]
+                .iter()
+                .map(|m| load(m, at, kw(m)))
+                .collect(),
+        );
+        if i == 12 {
+            add_good(
+                EVENT_TOPIC,
+                "event",
+                vec![
+                    event("BMC", t(3, 7), "cover_open", Some("start")),
+                    event("BMB", t(3, 10), "voltage_loss", None),
+                ],
+            );
+        }
+    }
+    add_good(
+        FREEZE_TOPIC,
+        "freeze",
+        vec![freeze("BMA", day(2026, 11, 3), 101.0)],
+    );
+
+    // ── bad payloads ──
+    let mut want: Rejections = BTreeMap::new();
+    let count = |want: &mut Rejections, s: &'static str, r: &'static str, n: f64| {
+        *want.entry((s, r)).or_default() += n;
+    };
+    // Deeply nested payloads: rejected, one rejection each; the contract
+    // leaves the reason open (checked through the totals).
+    let mut deep: BTreeMap<&'static str, f64> = BTreeMap::new();
+    let big_pad = " ".repeat(1_100_000);
+    let ts_ok = t(10, 0).rfc();
+    let bad = |i: usize,
+               want: &mut Rejections,
+               deep: &mut BTreeMap<&'static str, f64>|
+     -> (&'static str, Vec<u8>) {
+        match i % 11 {
+            0 => {
+                count(want, "load", "malformed_json", 1.0);
+                (
+                    LOAD_TOPIC,
+                    format!("{{\"meter_id\": \"BMA\", \"ts\": \"{ts_ok}\", \"p_kw\": ")
+                        .into_bytes(),
+                )
+            }
+            1 => {
+                count(want, "load", "wrong_type", 1.0);
+                (
+                    LOAD_TOPIC,
+                    format!("{{\"meter_id\": \"BMA\", \"ts\": \"{ts_ok}\", \"p_kw\": \"abc\"}}")
+                        .into_bytes(),
+                )
+            }
+            2 => {
+                count(want, "load", "wrong_type", 1.0);
+                (
+                    LOAD_TOPIC,
+                    format!("[{{\"meter_id\": 7, \"ts\": \"{ts_ok}\", \"p_kw\": 1}}]").into_bytes(),
+                )
+            }
+            3 => {
+                count(want, "load", "unknown_meter", 1.0);
+                (
+                    LOAD_TOPIC,
+                    json!([load(&format!("MX{i}"), t(10, 0), 900.0)])
+                        .to_string()
+                        .into_bytes(),
+                )
+            }
+            4 => {
+                count(want, "load", "malformed_json", 1.0);
+                let mut p = b"{\"meter_id\": \"BM".to_vec();
+                p.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28]);
+                p.extend_from_slice(b"\", \"p_kw\": 1}");
+                (LOAD_TOPIC, p)
+            }
+            5 => {
+                count(want, "load", "malformed_json", 1.0);
+                (LOAD_TOPIC, Vec::new())
+            }
+            6 => {
+                count(want, "load", "not_an_object", 3.0);
+                (LOAD_TOPIC, b"[1, \"x\", null]".to_vec())
+            }
+            7 => {
+                count(want, "freeze", "malformed_json", 1.0);
+                (FREEZE_TOPIC, b"{\"meter_id\": \"BMA\", \"date\": ".to_vec())
+            }
+            8 => {
+                count(want, "event", "wrong_type", 1.0);
+                (
+                    EVENT_TOPIC,
+                    format!("{{\"meter_id\": \"BMC\", \"ts\": \"{ts_ok}\", \"code\": 5}}")
+                        .into_bytes(),
+                )
+            }
+            9 => {
+                // One batch, three bad records.
+                count(want, "load", "unknown_meter", 1.0);
+                count(want, "load", "wrong_type", 1.0);
+                count(want, "load", "not_an_object", 1.0);
+                (
+                    LOAD_TOPIC,
+                    format!(
+                        "[{}, {{\"meter_id\": \"BMB\", \"ts\": \"{ts_ok}\", \"p_kw\": [1]}}, 42]",
+                        load("MY404", t(10, 0), 1.0)
+                    )
+                    .into_bytes(),
+                )
+            }
+            _ => match (i / 11) % 40 {
+                // Rarely: oversized and deeply nested payloads.
+                0 => {
+                    // Valid JSON, over 1 MiB: BC's points would hit if used.
+                    count(want, "load", "payload_too_large", 1.0);
+                    let p = format!(
+                        "[{}, {}{big_pad}]",
+                        load("BMC", t(6, 0), 900.0),
+                        load("BMC", t(6, 15), 900.0)
+                    );
+                    (LOAD_TOPIC, p.into_bytes())
+                }
+                1 => {
+                    count(want, "event", "payload_too_large", 1.0);
+                    let p = format!(
+                        "{{\"meter_id\": \"BMB\", \"ts\": \"{ts_ok}\", \"code\": \"cover_open\", \"phase\": \"{big_pad}\"}}"
+                    );
+                    (EVENT_TOPIC, p.into_bytes())
+                }
+                2 => {
+                    *deep.entry("load").or_default() += 1.0;
+                    let n = 100_000;
+                    (
+                        LOAD_TOPIC,
+                        format!("{}{}", "[".repeat(n), "]".repeat(n)).into_bytes(),
+                    )
+                }
+                3 => {
+                    *deep.entry("freeze").or_default() += 1.0;
+                    let n = 100_000;
+                    (
+                        FREEZE_TOPIC,
+                        format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n)).into_bytes(),
+                    )
+                }
+                _ => {
+                    count(want, "load", "malformed_json", 1.0);
+                    (LOAD_TOPIC, b"\x00\x01 not json at all".to_vec())
+                }
+            },
+        }
+    };
+
+    let m0 = env.metrics_text();
+    let ingested0 = |s: &str| metric_sum(&m0, "jicha_records_ingested_total", &[("stream", s)]);
+    let rejected0 = |s: &str, r: Option<&str>| {
+        let mut l = vec![("stream", s)];
+        if let Some(r) = r {
+            l.push(("reason", r));
+        }
+        metric_sum(&m0, "jicha_records_rejected_total", &l)
+    };
+
+    const BAD: usize = 3300;
+    let every = BAD / good.len();
+    let mut gi = 0;
+    let started = Instant::now();
+    for i in 0..BAD {
+        let (topic, payload) = bad(i, &mut want, &mut deep);
+        env.publisher.publish(topic, &payload);
+        if i % every == every - 1 && gi < good.len() {
+            env.publisher.publish(good[gi].0, &good[gi].1);
+            gi += 1;
+        }
+    }
+    for (topic, payload) in &good[gi..] {
+        env.publisher.publish(topic, payload);
+    }
+    eprintln!("bad_input_at_volume: published in {:?}", started.elapsed());
+    assert!(
+        want[&("load", "payload_too_large")] >= 2.0 && deep.values().sum::<f64>() >= 4.0,
+        "the volume includes oversized and deeply nested payloads: {want:?} {deep:?}"
+    );
+
+    // Everything counted: wait for the totals, then check they stay exact.
+    let streams = ["load", "freeze", "event"];
+    let total_want = |s: &str| -> f64 {
+        want.iter()
+            .filter(|((st, _), _)| *st == s)
+            .map(|(_, n)| n)
+            .sum::<f64>()
+            + deep.get(s).copied().unwrap_or(0.0)
+    };
+    wait_until(
+        Duration::from_secs(90),
+        "every good and bad record to be counted",
+        &env,
+        || {
+            let m = env.metrics_text();
+            streams
+                .iter()
+                .all(|s| {
+                    metric_sum(&m, "jicha_records_ingested_total", &[("stream", s)]) - ingested0(s)
+                        >= good_count[s]
+                        && metric_sum(&m, "jicha_records_rejected_total", &[("stream", s)])
+                            - rejected0(s, None)
+                            >= total_want(s)
+                })
+                .then_some(())
+        },
+    );
+    let wa = env.wait_wo("over_capacity", "BA", |_| true);
+    env.wait_wo("over_capacity", "BB", |w| w["hits"] == 2);
+    env.wait_wo("register_reversal", "BA", |_| true);
+    let wc = env.wait_wo("meter_cover_open", "BC", |_| true);
+    settle();
+
+    let m = env.metrics_text();
+    for s in streams {
+        assert_eq!(
+            metric_sum(&m, "jicha_records_ingested_total", &[("stream", s)]) - ingested0(s),
+            good_count[s],
+            "jicha_records_ingested_total{{stream=\"{s}\"}}: every good record, once"
+        );
+        assert_eq!(
+            metric_sum(&m, "jicha_records_rejected_total", &[("stream", s)]) - rejected0(s, None),
+            total_want(s),
+            "jicha_records_rejected_total{{stream=\"{s}\"}} over all reasons"
+        );
+    }
+    for ((s, r), n) in &want {
+        let got = metric_sum(
+            &m,
+            "jicha_records_rejected_total",
+            &[("stream", s), ("reason", r)],
+        ) - rejected0(s, Some(r));
+        // A deeply nested payload may be refused as malformed JSON, as a
+        // batch whose record is not an object, …: the contract leaves its
+        // reason open, the per-stream totals above count it exactly.
+        let slack = deep.get(s).copied().unwrap_or(0.0);
+        assert!(
+            got >= *n && got <= n + slack,
+            "jicha_records_rejected_total{{stream=\"{s}\",reason=\"{r}\"}} is {got}, expected {n}{}",
+            if slack > 0.0 {
+                format!(" (+ up to {slack} deeply nested payloads)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    assert_eq!(
+        metric_sum(&m, "jicha_records_late_total", &[]),
+        0.0,
+        "nothing was late"
+    );
+
+    // Alive and healthy; the good data did its work, the bad did nothing.
+    let mut env = env;
+    assert!(
+        env.app_exit_status().is_none(),
+        "jicha died:\n{}",
+        env.app_stderr()
+    );
+    let h = env.get("/healthz");
+    assert_eq!(h.status, 200, "{}", h.body);
+    let mut got: Vec<(String, String, u64)> = env
+        .workorders("")
+        .iter()
+        .map(|w| {
+            (
+                w["theme"].as_str().unwrap().to_string(),
+                w["customer_id"].as_str().unwrap().to_string(),
+                w["hits"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let s = |a: &str, b: &str, h: u64| (a.to_string(), b.to_string(), h);
+    assert_eq!(
+        got,
+        vec![
+            s("meter_cover_open", "BC", 1),
+            s("over_capacity", "BA", 1),
+            s("over_capacity", "BB", 2),
+            s("register_reversal", "BA", 1),
+        ],
+        "exactly the good data's work orders (the oversized batch's BC points are not used)"
+    );
+    assert_time(&wa, "first_window_start", t(2, 0));
+    assert_time(&wa, "first_window_end", t(2, 30));
+    assert_num(&wa["evidence"]["first_kw"], 500.0, "BA first_kw");
+    let wb = env.wos("over_capacity", "BB").remove(0);
+    assert_time(&wb, "first_window_start", t(5, 0));
+    assert_time(&wb, "last_window_end", t(5, 45));
+    assert_time(&wc, "first_window_start", t(3, 7));
+    let wr = env.wos("register_reversal", "BA").remove(0);
+    assert_time(&wr, "first_window_start", day(2026, 11, 2).start());
+
+    // The oversized payloads are dead letters that say why.
+    let dl = env
+        .get("/api/v1/deadletters?limit=1000&reason=payload_too_large")
+        .ok()
+        .json();
+    let items = dl["items"].as_array().unwrap_or_else(|| panic!("{dl}"));
+    assert!(!items.is_empty(), "no payload_too_large dead letter: {dl}");
+    for d in items {
+        assert!(d["detail"].as_str().is_some_and(|s| !s.is_empty()), "{d}");
+        assert!(
+            d["record"].to_string().len() < 64 * 1024,
+            "a dead letter does not keep a megabyte: {} bytes",
+            d["record"].to_string().len()
+        );
+    }
 }
