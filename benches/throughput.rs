@@ -50,6 +50,9 @@ struct Args {
     /// Give up on a phase after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// How often phase (b) polls /metrics and the work orders, in ms.
+    #[arg(long, default_value_t = 10)]
+    poll_ms: u64,
     /// Fail when jicha's ingested counter stands still this many seconds
     /// before everything is in (a stalled MQTT source; docs/performance.md).
     #[arg(long, default_value_t = 30)]
@@ -79,7 +82,6 @@ const OFFSET_MS: i64 = 8 * HOUR_MS;
 /// Jicha's default allowed out-of-orderness for every stream.
 const OOO_MS: i64 = HOUR_MS;
 const FIRST_DAY: (i32, u32, u32) = (2026, 6, 1);
-const POLL: Duration = Duration::from_millis(10);
 
 const ORGS: [&str; 7] = [
     "41/4101/410102",
@@ -1373,6 +1375,7 @@ struct PollState {
 }
 
 fn spawn_pollers(
+    poll: Duration,
     addr: String,
     st: Arc<Mutex<PollState>>,
     stop: Arc<AtomicBool>,
@@ -1398,7 +1401,7 @@ fn spawn_pollers(
                     }
                 }
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(poll).await;
         }
     });
     let wos = tokio::spawn(async move {
@@ -1418,7 +1421,7 @@ fn spawn_pollers(
                     }
                 }
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(poll).await;
         }
     });
     vec![metrics, wos]
@@ -1585,7 +1588,12 @@ async fn phase_b(
 
     let st = Arc::new(Mutex::new(PollState::default()));
     let stop = Arc::new(AtomicBool::new(false));
-    let pollers = spawn_pollers(addr.clone(), Arc::clone(&st), Arc::clone(&stop));
+    let pollers = spawn_pollers(
+        Duration::from_millis(a.poll_ms.max(1)),
+        addr.clone(),
+        Arc::clone(&st),
+        Arc::clone(&stop),
+    );
     let timeout = Duration::from_secs(a.timeout);
     let pub_h = publisher(
         env.mosq_port,
@@ -1604,7 +1612,7 @@ async fn phase_b(
     let mut outcome: Result<()> = Ok(());
     let (mut last_ing, mut last_change) = (-1.0f64, Instant::now());
     loop {
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
         let (ing, all_seen) = {
             let s = st.lock().map_err(|_| anyhow!("poll state poisoned"))?;
             (
@@ -2174,8 +2182,12 @@ async fn run(a: Args, f: &mut Figures, wl_out: &mut Option<Arc<Workload>>) -> Re
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    if a.keep || result.is_err() {
+    if a.keep {
         eprintln!("scratch directory kept: {}", dir.display());
+    } else if result.is_err() {
+        // Keep the logs for the post-mortem, not the (large) archive.
+        let _ = std::fs::remove_file(dir.join("archive.json"));
+        eprintln!("logs kept in {}", dir.display());
     } else {
         let _ = std::fs::remove_dir_all(&dir);
     }
