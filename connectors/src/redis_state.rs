@@ -6,6 +6,8 @@ use anyhow::{Context, Result};
 use futures::future::BoxFuture;
 use jicha_pipeline::archive::Customer;
 use jicha_pipeline::billing::BillingPeriod;
+use jicha_pipeline::ids::MeterId;
+use jicha_pipeline::record_codec;
 use jicha_pipeline::records::{Record, Stream};
 use jicha_pipeline::state::{
     Commit, DeadLetter, Snapshot, StateBackend, StateError, StoredTheme, KEEP_DEAD_LETTERS,
@@ -17,6 +19,7 @@ use jicha_pipeline::workorder::{SuppressedAlert, WorkOrder};
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 use std::time::Duration;
 
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,6 +74,52 @@ impl RedisBackend {
         format!("{}rec:{}:{meter}", self.prefix, stream.name())
     }
 
+    /// The meter of a `rec:{stream}:{meter}` key.
+    fn meter_of(&self, key: &str) -> Option<MeterId> {
+        let rest = key.strip_prefix(&self.prefix)?.strip_prefix("rec:")?;
+        let (_, meter) = rest.split_once(':')?;
+        (!meter.is_empty()).then(|| MeterId::new(meter))
+    }
+
+    /// The record changes of a commit as one HSET and one HDEL per key, each
+    /// field at its final state (a record put and evicted in the same batch
+    /// is only deleted).
+    fn queue_records(&self, p: &mut redis::Pipeline, changes: &[StoreChange]) {
+        let mut last: HashMap<(Stream, &str, String), Option<&Record>> =
+            HashMap::with_capacity(changes.len());
+        for ch in changes {
+            match ch {
+                StoreChange::Put(r) => {
+                    last.insert(
+                        (r.stream(), r.meter_id().as_str(), r.key().field()),
+                        Some(r),
+                    );
+                }
+                StoreChange::Delete(s, m, k) => {
+                    last.insert((*s, m.as_str(), k.field()), None);
+                }
+            }
+        }
+        type Fields = (Vec<(String, Vec<u8>)>, Vec<String>);
+        let mut per_key: HashMap<(Stream, &str), Fields> = HashMap::new();
+        for ((stream, meter, field), r) in last {
+            let (puts, dels) = per_key.entry((stream, meter)).or_default();
+            match r {
+                Some(r) => puts.push((field, record_codec::encode(r))),
+                None => dels.push(field),
+            }
+        }
+        for ((stream, meter), (puts, dels)) in per_key {
+            let key = self.rec_key(stream, meter);
+            if !puts.is_empty() {
+                p.hset_multiple(&key, &puts).ignore();
+            }
+            if !dels.is_empty() {
+                p.hdel(&key, dels).ignore();
+            }
+        }
+    }
+
     async fn hvals<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, StateError> {
         let mut c = self.conn.clone();
         let vals: Vec<String> = c.hvals(self.key(name)).await.map_err(err(name))?;
@@ -119,15 +168,30 @@ impl RedisBackend {
             for k in chunk {
                 p.hvals(k);
             }
-            let vals: Vec<Vec<String>> = p.query_async(&mut c).await.map_err(err("hvals"))?;
-            for v in vals.iter().flatten() {
-                match serde_json::from_str::<Record>(v) {
-                    Ok(r) => out.push(r),
-                    Err(e) => tracing::warn!(error = %e, "unreadable stored record skipped"),
+            let vals: Vec<Vec<Vec<u8>>> = p.query_async(&mut c).await.map_err(err("hvals"))?;
+            for (key, vals) in chunk.iter().zip(vals) {
+                let Some(meter) = self.meter_of(key) else {
+                    tracing::warn!(%key, "key under rec: without a meter id skipped");
+                    continue;
+                };
+                for v in vals {
+                    match read_record(&meter, &v) {
+                        Ok(r) => out.push(r),
+                        Err(e) => tracing::warn!(%key, error = %e, "stored record skipped"),
+                    }
                 }
             }
         }
         Ok(out)
+    }
+}
+
+/// A stored record: the binary form, or JSON as earlier versions wrote it.
+fn read_record(meter: &MeterId, v: &[u8]) -> Result<Record, String> {
+    if record_codec::is_binary(v) {
+        record_codec::decode(meter, v).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(v).map_err(|e| format!("stored JSON record unreadable: {e}"))
     }
 }
 
@@ -170,21 +234,7 @@ impl StateBackend for RedisBackend {
         Box::pin(async move {
             let mut p = redis::pipe();
             p.atomic();
-            for ch in &c.records {
-                match ch {
-                    StoreChange::Put(r) => {
-                        p.hset(
-                            self.rec_key(r.stream(), r.meter_id().as_str()),
-                            r.key().field(),
-                            json(r)?,
-                        )
-                        .ignore();
-                    }
-                    StoreChange::Delete(s, m, k) => {
-                        p.hdel(self.rec_key(*s, m.as_str()), k.field()).ignore();
-                    }
-                }
-            }
+            self.queue_records(&mut p, &c.records);
             for (s, t) in &c.watermarks {
                 p.hset(self.key("wm"), s.name(), *t).ignore();
             }

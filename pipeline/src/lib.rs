@@ -8,6 +8,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`decode`] | MQTT payload → validated records, or rejections with reasons |
+//! | [`record_codec`] | the compact binary form records are stored in |
 //! | [`store`] | keyed window state; a re-sent record replaces the earlier one |
 //! | [`watermark`] | per-stream event-time progress and lateness |
 //! | [`window`] | `tumble` / `hop` / `cumulate` on the business wall clock |
@@ -28,6 +29,7 @@ mod fuzz;
 pub mod ids;
 pub mod metrics;
 pub mod monitor;
+pub mod record_codec;
 pub mod records;
 pub mod state;
 pub mod store;
@@ -40,4 +42,4 @@ pub mod whitelist;
 pub mod window;
 pub mod workorder;
 
-pub use monitor::{Monitor, MonitorConfig, MonitorError};
+pub use monitor::{Monitor, MonitorConfig, MonitorError, StagedCommit};

@@ -90,12 +90,17 @@ struct Core {
     dead_letters: VecDeque<DeadLetter>,
     fresh_events: Vec<crate::records::MeterEvent>,
     billing: BTreeMap<String, BillingPeriod>,
-    /// Changes not yet accepted by the backend.
+    /// Changes not yet handed to the commit slot.
     pending: Commit,
 }
 
 pub struct Monitor {
     core: tokio::sync::Mutex<Core>,
+    /// Changes handed to the backend and not yet accepted by it. Locked
+    /// after `core` (never the other way round) and held for the length of
+    /// a commit, so commits apply in order, a failed one stays here ahead of
+    /// later changes, and the next batch can be processed meanwhile.
+    slot: Arc<tokio::sync::Mutex<Commit>>,
     engine: Engine,
     backend: Arc<dyn StateBackend>,
     pub metrics: Metrics,
@@ -123,6 +128,20 @@ pub struct IngestReport {
     pub rejected: u64,
     pub late: u64,
     pub duplicates: u64,
+}
+
+/// A processed batch's changes, waiting in the commit slot. Holding it
+/// keeps the next batch from staging, so commits stay in order.
+pub struct StagedCommit {
+    monitor: Arc<Monitor>,
+    slot: tokio::sync::OwnedMutexGuard<Commit>,
+}
+
+impl StagedCommit {
+    /// Commits the slot: this batch's changes and any a failed commit left.
+    pub async fn commit(mut self) -> Result<(), StateError> {
+        self.monitor.commit_slot(&mut self.slot).await
+    }
 }
 
 impl Monitor {
@@ -223,6 +242,7 @@ impl Monitor {
         }
         let m = Arc::new(Monitor {
             core: tokio::sync::Mutex::new(core),
+            slot: Arc::default(),
             engine,
             backend,
             metrics: Metrics::new(),
@@ -295,13 +315,41 @@ impl Monitor {
         messages: &[(String, Vec<u8>)],
     ) -> Result<IngestReport, MonitorError> {
         let mut core = self.core.lock().await;
+        let rep = self.process(&mut core, messages).await;
+        self.flush(&mut core).await?;
+        Ok(rep)
+    }
+
+    /// Like [`Monitor::ingest`], but returns as soon as the batch is
+    /// processed and its changes are staged, so the caller can process the
+    /// next batch while this one commits. Staging waits for the previous
+    /// commit to end. The messages may be acknowledged once
+    /// [`StagedCommit::commit`] succeeds.
+    pub async fn ingest_staged(
+        self: &Arc<Self>,
+        messages: &[(String, Vec<u8>)],
+    ) -> (IngestReport, StagedCommit) {
+        let mut core = self.core.lock().await;
+        let rep = self.process(&mut core, messages).await;
+        let slot = self.stage(&mut core).await;
+        (
+            rep,
+            StagedCommit {
+                monitor: self.clone(),
+                slot,
+            },
+        )
+    }
+
+    /// Decodes, accepts and evaluates one micro-batch, without committing.
+    async fn process(&self, core: &mut Core, messages: &[(String, Vec<u8>)]) -> IngestReport {
         let mut rep = IngestReport::default();
         for (topic, payload) in messages {
             let Some(stream) = Stream::of_topic(topic) else {
                 let raw = String::from_utf8_lossy(&payload[..payload.len().min(256)]).into_owned();
                 rep.rejected += 1;
                 self.dead_letter(
-                    &mut core,
+                    core,
                     "unknown",
                     topic,
                     Rejection {
@@ -318,15 +366,14 @@ impl Monitor {
                 match decoded {
                     Err(rej) => {
                         rep.rejected += 1;
-                        self.dead_letter(&mut core, stream.name(), topic, rej);
+                        self.dead_letter(core, stream.name(), topic, rej);
                     }
-                    Ok((rec, raw)) => self.accept(&mut core, stream, topic, rec, raw, &mut rep),
+                    Ok((rec, raw)) => self.accept(core, stream, topic, rec, raw, &mut rep),
                 }
             }
         }
-        self.step(&mut core).await;
-        self.flush(&mut core).await?;
-        Ok(rep)
+        self.step(core).await;
+        rep
     }
 
     fn accept(
@@ -584,9 +631,9 @@ impl Monitor {
         core.store.evict(load, freeze, event);
     }
 
-    /// Commits pending changes. On failure they stay pending and the monitor
-    /// reports itself degraded.
-    async fn flush(&self, core: &mut Core) -> Result<(), StateError> {
+    /// Moves the changes made since the last stage into the commit slot,
+    /// once the commit before has ended.
+    async fn stage(&self, core: &mut Core) -> tokio::sync::OwnedMutexGuard<Commit> {
         core.pending.records.extend(core.store.take_changes());
         core.pending.workorders.extend(
             core.book
@@ -595,12 +642,20 @@ impl Monitor {
                 .map(|w| (w.id.clone(), w)),
         );
         self.refresh_gauges(core);
-        if core.pending.is_empty() {
+        let mut slot = self.slot.clone().lock_owned().await;
+        slot.merge(std::mem::take(&mut core.pending));
+        slot
+    }
+
+    /// Commits the slot. On failure its changes stay there (ahead of any
+    /// later ones) and the monitor reports itself degraded.
+    async fn commit_slot(&self, slot: &mut Commit) -> Result<(), StateError> {
+        if slot.is_empty() {
             return Ok(());
         }
-        match self.backend.commit(&core.pending).await {
+        match self.backend.commit(slot).await {
             Ok(()) => {
-                core.pending = Commit::default();
+                *slot = Commit::default();
                 self.set_degraded(None);
                 Ok(())
             }
@@ -609,19 +664,25 @@ impl Monitor {
                     .commit_failures
                     .with_label_values(&[self.backend.name()])
                     .inc();
-                self.set_degraded(Some(format!(
-                    "{e}; {} changes pending",
-                    core.pending.size()
-                )));
+                self.set_degraded(Some(format!("{e}; {} changes pending", slot.size())));
                 Err(e)
             }
         }
     }
 
+    /// Commits every change made so far.
+    async fn flush(&self, core: &mut Core) -> Result<(), StateError> {
+        let mut slot = self.stage(core).await;
+        self.commit_slot(&mut slot).await
+    }
+
     /// Retries a pending commit (the ingest loop calls this while the backend is down).
     pub async fn retry_flush(&self) -> Result<(), StateError> {
-        let mut core = self.core.lock().await;
-        self.flush(&mut core).await
+        let mut slot = {
+            let mut core = self.core.lock().await;
+            self.stage(&mut core).await
+        };
+        self.commit_slot(&mut slot).await
     }
 
     fn refresh_watermark_gauges(&self, core: &Core) {

@@ -2,13 +2,20 @@
 //! messages are acknowledged only after the monitor has committed their
 //! effect, so a crash before the commit means the broker delivers them again.
 
-use anyhow::{anyhow, bail, Context, Result};
+mod acks;
+
+use acks::AckQueue;
+use anyhow::{anyhow, bail, Result};
 use jicha_pipeline::records::Stream;
+use jicha_pipeline::state::StateError;
 use jicha_pipeline::Monitor;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, Transport};
+use rumqttc::{
+    AsyncClient, Event, MqttOptions, Packet, Publish, QoS, Request, Subscribe, Transport,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone)]
 pub struct BrokerUrl {
@@ -110,14 +117,10 @@ pub async fn start(
     let mut opts = url.options(&s.client_id, false);
     opts.set_manual_acks(true);
     opts.set_inflight(100);
-    // Acks go through the client's request channel, drained only while the
-    // poller polls. The poller stops polling while the batch channel is full,
-    // so the request channel must hold an ack for every message that can be
-    // outstanding (batch channel + the batch in hand), or the two would wait
-    // on each other.
-    let channel = 4 * s.batch_messages.max(1);
-    let (client, mut eventloop) =
-        AsyncClient::new(opts, 2 * (channel + s.batch_messages.max(1)) + 16);
+    // Acks that do not fit wait in the AckQueue, so this bound is not what
+    // keeps the source alive; it only batches the common case.
+    let (client, mut eventloop) = AsyncClient::new(opts, 2 * s.batch_messages.max(1) + 16);
+    let acks = Arc::new(AckQueue::default());
     // First contact: a refused or silent broker is a start-up error.
     let connack = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
@@ -140,14 +143,16 @@ pub async fn start(
             s.url
         ),
     }
-    subscribe(&client).await?;
+    eventloop.pending.extend(subscriptions());
     // Bounded: when the monitor is slow, the event loop stops polling, the
     // broker stops sending past its in-flight window, memory stays flat.
-    let (tx, rx) = mpsc::channel::<Publish>(channel);
-    let poll_client = client.clone();
+    let (tx, rx) = mpsc::channel::<Publish>(4 * s.batch_messages.max(1));
     let mut poll_shutdown = shutdown.clone();
+    let poll_acks = acks.clone();
+    let poll_client = client.clone();
     let poller = tokio::spawn(async move {
         loop {
+            poll_acks.refill(&poll_client);
             tokio::select! {
                 _ = poll_shutdown.changed() => break,
                 ev = eventloop.poll() => match ev {
@@ -158,9 +163,9 @@ pub async fn start(
                     }
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         tracing::info!("reconnected to the MQTT broker; subscribing again");
-                        if let Err(e) = subscribe(&poll_client).await {
-                            tracing::error!(error = %e, "resubscribe failed");
-                        }
+                        // Straight into the event loop: the request channel
+                        // may be full of acks, and only this task drains it.
+                        eventloop.pending.extend(subscriptions());
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -175,6 +180,7 @@ pub async fn start(
         // Drive the event loop a little longer so the final acks go out.
         let _ = tokio::time::timeout(Duration::from_millis(500), async {
             loop {
+                poll_acks.refill(&poll_client);
                 if eventloop.poll().await.is_err() {
                     break;
                 }
@@ -183,67 +189,149 @@ pub async fn start(
         .await;
     });
     let handle = tokio::spawn(async move {
-        batch_loop(monitor, client.clone(), rx, s, shutdown).await;
-        let _ = client.disconnect().await;
+        batch_loop(monitor, &client, &acks, rx, s, shutdown).await;
+        // Never waits: the poller may already have stopped draining requests.
+        let _ = client.try_disconnect();
         let _ = poller.await;
     });
     Ok(handle)
 }
 
-async fn subscribe(client: &AsyncClient) -> Result<()> {
-    for s in Stream::ALL {
-        client
-            .subscribe(s.topic_filter(), QoS::AtLeastOnce)
-            .await
-            .with_context(|| format!("subscribing to {}", s.topic_filter()))?;
-    }
-    Ok(())
+fn subscriptions() -> impl Iterator<Item = Request> {
+    Stream::ALL
+        .into_iter()
+        .map(|s| Request::Subscribe(Subscribe::new(s.topic_filter(), QoS::AtLeastOnce)))
 }
 
+/// Receives micro-batches and hands them to the monitor, one commit in
+/// flight while the next batch is processed. A message is acknowledged once
+/// a commit that includes its changes has succeeded.
 async fn batch_loop(
     monitor: Arc<Monitor>,
-    client: AsyncClient,
+    client: &AsyncClient,
+    acks: &AckQueue,
     mut rx: mpsc::Receiver<Publish>,
     s: SourceSettings,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut batch: Vec<Publish> = Vec::with_capacity(s.batch_messages);
+    // The running commit and the messages it covers.
+    let mut inflight: Option<(JoinHandle<Result<(), StateError>>, Vec<Publish>)> = None;
     loop {
-        let Some(first) = rx.recv().await else { break };
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + s.batch_wait;
-        while batch.len() < s.batch_messages {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(p)) => batch.push(p),
-                _ => break,
-            }
-        }
+        // Wait for input; if the running commit ends first, settle it, so
+        // the last batch before a pause is acknowledged without delay.
+        let first = match inflight.as_mut() {
+            None => rx.recv().await,
+            Some((commit, _)) => tokio::select! {
+                ended = commit => {
+                    let covered = inflight.take().map(|(_, c)| c).unwrap_or_default();
+                    if !settle(&monitor, client, acks, failure(ended), &covered, &mut shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+                m = rx.recv() => m,
+            },
+        };
+        let Some(first) = first else { break };
+        let batch = fill_batch(first, &mut rx, &s).await;
         let msgs: Vec<(String, Vec<u8>)> = batch
             .iter()
             .map(|p| (p.topic.clone(), p.payload.to_vec()))
             .collect();
-        let mut delay = Duration::from_millis(200);
-        let mut result = monitor.ingest(&msgs).await.map(|_| ());
-        // The backend is down: keep the batch unacknowledged and retry the
-        // commit; input pauses meanwhile (backpressure, bounded memory).
-        while let Err(e) = result {
-            tracing::warn!(error = %e, "commit failed; retrying, input paused");
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.changed() => {
-                    // Unacknowledged, so the broker delivers the batch again
-                    // to the next session: nothing is lost by stopping here.
-                    tracing::warn!(messages = batch.len(), "shutting down with an uncommitted batch; the broker will redeliver it");
+        // Staging waits for the running commit, so once this returns it has ended.
+        let (_, staged) = monitor.ingest_staged(&msgs).await;
+        if let Some((commit, mut earlier)) = inflight.take() {
+            if let Some(error) = failure(commit.await) {
+                // The earlier changes are still in the slot, ahead of this
+                // batch's: retry both, input paused meanwhile.
+                drop(staged);
+                earlier.extend(batch);
+                if !settle(&monitor, client, acks, Some(error), &earlier, &mut shutdown).await {
                     return;
                 }
+                continue;
             }
-            delay = (delay * 2).min(Duration::from_secs(5));
-            result = monitor.retry_flush().await.map_err(Into::into);
+            earlier.iter().for_each(|p| acks.ack(client, p));
         }
-        for p in batch.drain(..) {
-            if let Err(e) = client.ack(&p).await {
-                tracing::warn!(error = %e, "ack failed; the broker will redeliver (harmless: records are keyed)");
+        inflight = Some((tokio::spawn(staged.commit()), batch));
+    }
+    if let Some((commit, covered)) = inflight {
+        if failure(commit.await).is_none() {
+            covered.iter().for_each(|p| acks.ack(client, p));
+        }
+    }
+}
+
+/// The first message and whatever follows within `batch_wait`, up to
+/// `batch_messages`.
+async fn fill_batch(
+    first: Publish,
+    rx: &mut mpsc::Receiver<Publish>,
+    s: &SourceSettings,
+) -> Vec<Publish> {
+    let mut batch = Vec::with_capacity(s.batch_messages);
+    batch.push(first);
+    let deadline = tokio::time::Instant::now() + s.batch_wait;
+    while batch.len() < s.batch_messages {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(p)) => batch.push(p),
+            _ => break,
+        }
+    }
+    batch
+}
+
+fn failure(ended: Result<Result<(), StateError>, tokio::task::JoinError>) -> Option<String> {
+    match ended {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(e) => Some(format!("commit task ended abnormally: {e}")),
+    }
+}
+
+/// Acknowledges `covered` once committed: at once when the commit
+/// succeeded, else after retrying (input paused: backpressure, bounded
+/// memory). False when shutdown came first.
+async fn settle(
+    monitor: &Monitor,
+    client: &AsyncClient,
+    acks: &AckQueue,
+    failure: Option<String>,
+    covered: &[Publish],
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    if let Some(error) = failure {
+        if !retry_until_committed(monitor, error, covered.len(), shutdown).await {
+            return false;
+        }
+    }
+    covered.iter().for_each(|p| acks.ack(client, p));
+    true
+}
+
+/// Retries the monitor's commit with backoff while the backend is down.
+/// False when shutdown came first: the messages stay unacknowledged, so the
+/// broker delivers them again to the next session and nothing is lost.
+async fn retry_until_committed(
+    monitor: &Monitor,
+    mut error: String,
+    messages: usize,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        tracing::warn!(%error, "commit failed; retrying, input paused");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => {
+                tracing::warn!(messages, "shutting down with uncommitted messages; the broker will redeliver them");
+                return false;
             }
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+        match monitor.retry_flush().await {
+            Ok(()) => return true,
+            Err(e) => error = e.to_string(),
         }
     }
 }

@@ -1,0 +1,339 @@
+//! The compact binary form of a record, as the state backend stores it.
+//!
+//! JSON cost ≈ 255 B per load point and ≈ 344 B per freeze in Redis, and
+//! serialising it was a large share of a commit's CPU (`docs/performance.md`).
+//! This form is 10–40 B: the meter id is left out (it is in the key the
+//! record is stored under), instants and dates are zig-zag varints, and each
+//! decimal is its scale byte plus its mantissa as a zig-zag varint, so it
+//! round-trips exactly. The first byte names the record kind and is never
+//! `{`, so values written as JSON by earlier versions are still told apart
+//! and read.
+//!
+//! Layout (all integers zig-zag LEB128 unless noted):
+//! - load:   `0x01` ts, presence byte (bit i: the i-th optional field),
+//!   `p_kw`, then q_kvar, ua, ub, uc, ia, ib, ic, pf when present
+//! - freeze: `0x02` date (days since 1970-01-01), ts, presence byte,
+//!   `reg_total`, then sharp, peak, flat, valley, q_total when present
+//! - event:  `0x03` ts, code, presence byte, phase, state
+//!   (strings: length, then UTF-8 bytes)
+//! - decimal: scale (one raw byte, ≤ 28), mantissa
+
+use crate::ids::MeterId;
+use crate::records::{Freeze, LoadPoint, MeterEvent, Record};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+const LOAD: u8 = 0x01;
+const FREEZE: u8 = 0x02;
+const EVENT: u8 = 0x03;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("stored record unreadable: {0}; delete the key (it will not be used) or restore Redis from a backup")]
+pub struct CodecError(&'static str);
+
+/// Whether `bytes` is a record in this form (rather than legacy JSON).
+pub fn is_binary(bytes: &[u8]) -> bool {
+    matches!(bytes.first(), Some(&(LOAD | FREEZE | EVENT)))
+}
+
+pub fn encode(r: &Record) -> Vec<u8> {
+    let mut w = Vec::with_capacity(32);
+    match r {
+        Record::Load(l) => {
+            w.push(LOAD);
+            put_int(&mut w, l.ts as i128);
+            let opts = [l.q_kvar, l.ua, l.ub, l.uc, l.ia, l.ib, l.ic, l.pf];
+            put_presence(&mut w, &opts);
+            put_decimal(&mut w, l.p_kw);
+            opts.iter().flatten().for_each(|d| put_decimal(&mut w, *d));
+        }
+        Record::Freeze(f) => {
+            w.push(FREEZE);
+            put_int(&mut w, days_since_epoch(f.date) as i128);
+            put_int(&mut w, f.ts as i128);
+            let opts = [
+                f.reg_sharp,
+                f.reg_peak,
+                f.reg_flat,
+                f.reg_valley,
+                f.reg_q_total,
+            ];
+            put_presence(&mut w, &opts);
+            put_decimal(&mut w, f.reg_total);
+            opts.iter().flatten().for_each(|d| put_decimal(&mut w, *d));
+        }
+        Record::Event(e) => {
+            w.push(EVENT);
+            put_int(&mut w, e.ts as i128);
+            put_str(&mut w, &e.code);
+            put_presence(&mut w, &[e.phase.as_ref(), e.state.as_ref()]);
+            [&e.phase, &e.state]
+                .into_iter()
+                .flatten()
+                .for_each(|s| put_str(&mut w, s));
+        }
+    }
+    w
+}
+
+/// Reads a record stored for `meter`; never panics on any input.
+pub fn decode(meter: &MeterId, bytes: &[u8]) -> Result<Record, CodecError> {
+    let mut r = Reader(bytes);
+    let record = match r.byte()? {
+        LOAD => {
+            let ts = r.epoch_ms()?;
+            let present = r.byte()?;
+            let p_kw = r.decimal()?;
+            let mut opt = |i: u8| r.opt_decimal(present, i);
+            Record::Load(LoadPoint {
+                meter_id: meter.clone(),
+                ts,
+                p_kw,
+                q_kvar: opt(0)?,
+                ua: opt(1)?,
+                ub: opt(2)?,
+                uc: opt(3)?,
+                ia: opt(4)?,
+                ib: opt(5)?,
+                ic: opt(6)?,
+                pf: opt(7)?,
+            })
+        }
+        FREEZE => {
+            let days = r.int()?;
+            let date = i32::try_from(days)
+                .ok()
+                .and_then(|d| epoch_day().checked_add_signed(chrono::Duration::days(d as i64)))
+                .ok_or(CodecError("freeze date out of range"))?;
+            let ts = r.epoch_ms()?;
+            let present = r.byte()?;
+            let reg_total = r.decimal()?;
+            let mut opt = |i: u8| r.opt_decimal(present, i);
+            Record::Freeze(Freeze {
+                meter_id: meter.clone(),
+                date,
+                ts,
+                reg_total,
+                reg_sharp: opt(0)?,
+                reg_peak: opt(1)?,
+                reg_flat: opt(2)?,
+                reg_valley: opt(3)?,
+                reg_q_total: opt(4)?,
+            })
+        }
+        EVENT => {
+            let ts = r.epoch_ms()?;
+            let code = r.string()?;
+            let present = r.byte()?;
+            let phase = if present & 1 != 0 {
+                Some(r.string()?)
+            } else {
+                None
+            };
+            let state = if present & 2 != 0 {
+                Some(r.string()?)
+            } else {
+                None
+            };
+            Record::Event(MeterEvent {
+                meter_id: meter.clone(),
+                ts,
+                code,
+                phase,
+                state,
+            })
+        }
+        _ => return Err(CodecError("unknown record kind")),
+    };
+    if !r.0.is_empty() {
+        return Err(CodecError("trailing bytes"));
+    }
+    Ok(record)
+}
+
+fn epoch_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
+}
+
+fn days_since_epoch(d: NaiveDate) -> i64 {
+    (d - epoch_day()).num_days()
+}
+
+fn put_presence<T>(w: &mut Vec<u8>, opts: &[Option<T>]) {
+    let bits = opts
+        .iter()
+        .enumerate()
+        .fold(0u8, |b, (i, o)| if o.is_some() { b | 1 << i } else { b });
+    w.push(bits);
+}
+
+fn put_int(w: &mut Vec<u8>, v: i128) {
+    let mut z = ((v << 1) ^ (v >> 127)) as u128;
+    loop {
+        let b = (z & 0x7f) as u8;
+        z >>= 7;
+        if z == 0 {
+            w.push(b);
+            return;
+        }
+        w.push(b | 0x80);
+    }
+}
+
+fn put_decimal(w: &mut Vec<u8>, d: Decimal) {
+    w.push(d.scale() as u8);
+    put_int(w, d.mantissa());
+}
+
+fn put_str(w: &mut Vec<u8>, s: &str) {
+    put_int(w, s.len() as i128);
+    w.extend_from_slice(s.as_bytes());
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Result<u8, CodecError> {
+        let (&b, rest) = self.0.split_first().ok_or(CodecError("truncated"))?;
+        self.0 = rest;
+        Ok(b)
+    }
+
+    fn int(&mut self) -> Result<i128, CodecError> {
+        let mut z: u128 = 0;
+        for shift in (0..128).step_by(7) {
+            let b = self.byte()?;
+            // Bits beyond 128 fall off; the value is range-checked later.
+            z |= u128::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok((z >> 1) as i128 ^ -((z & 1) as i128));
+            }
+        }
+        Err(CodecError("integer too long"))
+    }
+
+    fn epoch_ms(&mut self) -> Result<i64, CodecError> {
+        i64::try_from(self.int()?).map_err(|_| CodecError("instant out of range"))
+    }
+
+    fn decimal(&mut self) -> Result<Decimal, CodecError> {
+        let scale = self.byte()?;
+        let mantissa = self.int()?;
+        Decimal::try_from_i128_with_scale(mantissa, u32::from(scale))
+            .map_err(|_| CodecError("decimal out of range"))
+    }
+
+    fn opt_decimal(&mut self, present: u8, bit: u8) -> Result<Option<Decimal>, CodecError> {
+        if present & (1 << bit) == 0 {
+            return Ok(None);
+        }
+        self.decimal().map(Some)
+    }
+
+    fn string(&mut self) -> Result<String, CodecError> {
+        let len = usize::try_from(self.int()?).map_err(|_| CodecError("bad string length"))?;
+        if len > self.0.len() {
+            return Err(CodecError("truncated"));
+        }
+        let (s, rest) = self.0.split_at(len);
+        self.0 = rest;
+        String::from_utf8(s.to_vec()).map_err(|_| CodecError("string is not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode_payload;
+    use crate::records::Stream;
+
+    fn decoded(stream: Stream, json: &str) -> Vec<Record> {
+        decode_payload(stream, json.as_bytes(), 1 << 20)
+            .into_iter()
+            .map(|r| match r {
+                Ok((rec, _)) => rec,
+                Err(e) => panic!("invalid sample: {e:?}"),
+            })
+            .collect()
+    }
+
+    fn samples() -> Vec<Record> {
+        let mut v = decoded(
+            Stream::Load,
+            r#"[{"meter_id":"M1","ts":"2026-11-03T14:00:00+08:00","p_kw":12.5,"q_kvar":-1,"pf":0.987654},
+                {"meter_id":"M1","ts":0,"p_kw":-79228162514264.337593543950335},
+                {"meter_id":"M1","ts":"1969-07-20T20:15:00Z","p_kw":0,"ua":220.1,"ub":1e3,"uc":0.000001,"ia":5,"ib":-5,"ic":99999999999999}]"#,
+        );
+        v.extend(decoded(
+            Stream::Freeze,
+            r#"[{"meter_id":"M1","date":"2026-11-03","ts":"2026-11-04T00:00:00+08:00","reg_total":54693.74,"reg_valley":1e3},
+                {"meter_id":"M1","date":"1901-02-28","ts":"1901-03-01T00:00:00+08:00","reg_total":0,"reg_sharp":1,"reg_peak":2,"reg_flat":3,"reg_valley":4,"reg_q_total":5.5}]"#,
+        ));
+        v.extend(decoded(
+            Stream::Event,
+            r#"[{"meter_id":"M1","ts":"2026-11-03T22:00:00+08:00","code":"cover_open","state":"start"},
+                {"meter_id":"M1","ts":"2026-11-03T22:00:00+08:00","code":"断相","phase":"A"},
+                {"meter_id":"M1","ts":"2026-11-03T22:00:00+08:00","code":"x","phase":"","state":"end"}]"#,
+        ));
+        v
+    }
+
+    #[test]
+    fn every_field_round_trips_exactly_and_small() {
+        let meter = MeterId::new("M1");
+        for r in samples() {
+            let bytes = encode(&r);
+            assert!(is_binary(&bytes));
+            assert_eq!(decode(&meter, &bytes).as_ref(), Ok(&r), "{r:?}");
+            assert!(bytes.len() < 80, "{} bytes for {r:?}", bytes.len());
+        }
+        // A typical load point is far smaller than its JSON.
+        let l = &samples()[0];
+        assert!(encode(l).len() <= 24, "{}", encode(l).len());
+        // Scale survives: 1.50 stays 1.50, not 1.5.
+        let r = decoded(Stream::Load, r#"{"meter_id":"M1","ts":0,"p_kw":1.50}"#).remove(0);
+        let Ok(Record::Load(back)) = decode(&meter, &encode(&r)) else {
+            panic!("not a load point")
+        };
+        assert_eq!(back.p_kw.to_string(), "1.50");
+    }
+
+    #[test]
+    fn legacy_json_is_not_mistaken_for_binary() {
+        assert!(!is_binary(b"{\"stream\":\"load\"}"));
+        assert!(!is_binary(b""));
+    }
+
+    /// Every prefix and every single-byte change of a valid value decodes to
+    /// a record or an error, never a panic; prefixes are always errors.
+    #[test]
+    fn damaged_values_are_errors_not_panics() {
+        let meter = MeterId::new("M1");
+        for r in samples() {
+            let bytes = encode(&r);
+            for n in 0..bytes.len() {
+                assert!(decode(&meter, &bytes[..n]).is_err(), "prefix {n} of {r:?}");
+            }
+            for i in 0..bytes.len() {
+                for b in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+                    let mut m = bytes.clone();
+                    m[i] = b;
+                    let _ = decode(&meter, &m);
+                }
+            }
+        }
+        assert_eq!(
+            decode(&meter, &[LOAD, 0, 0, 29, 2]),
+            Err(CodecError("decimal out of range"))
+        );
+        assert!(decode(
+            &meter,
+            &[
+                LOAD, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f
+            ]
+        )
+        .is_err());
+        assert!(decode(&meter, &[EVENT, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+    }
+}
