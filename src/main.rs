@@ -75,6 +75,12 @@ struct RunArgs {
     themes: Option<PathBuf>,
 }
 
+// The pipeline allocates and frees many small records, Arrow builders and
+// Redis commands per micro-batch; glibc malloc spent about a fifth of the
+// process's CPU on them (docs/performance.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
