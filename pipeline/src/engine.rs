@@ -153,7 +153,7 @@ impl Engine {
 
     /// Plans the theme against empty tables: the check a new theme must pass.
     pub async fn validate(&self, theme: &ThemeDef) -> Result<(), EngineError> {
-        let hits = self.run(theme, empty_source(theme.table)?).await?;
+        let hits = self.run(theme, empty_source(theme)?).await?;
         debug_assert!(hits.is_empty());
         Ok(())
     }
@@ -275,12 +275,16 @@ fn check_output(
     Ok(())
 }
 
-fn empty_source(table: SourceTable) -> Result<RecordBatch, EngineError> {
+/// The theme's source table with no rows and the columns a real evaluation
+/// gives it, so validation fails for a column the projection would miss.
+fn empty_source(theme: &ThemeDef) -> Result<RecordBatch, EngineError> {
     let id = |t: i64| t;
+    let reads = |c: &str| theme.reads(c);
+    let table = theme.table;
     let r = match table {
-        SourceTable::LoadPoint => tables::load_point(&[], id),
-        SourceTable::MeterDay => tables::meter_day(&[]),
-        SourceTable::MeterEvent => tables::meter_event(&[], id),
+        SourceTable::LoadPoint => tables::load_point(&[], id, &reads),
+        SourceTable::MeterDay => tables::meter_day(&[], &reads),
+        SourceTable::MeterEvent => tables::meter_event(&[], id, &reads),
         SourceTable::Bill => tables::bill(&crate::billing::BillingPeriod {
             period: String::new(),
             first_day: chrono::NaiveDate::MIN,

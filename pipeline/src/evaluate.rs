@@ -30,13 +30,15 @@ impl Sources<'_> {
         match table {
             SourceTable::LoadPoint => self
                 .store
-                .load_range(ulo, uhi)
-                .map(|r| self.clock.to_local(r.ts))
+                .load_times(ulo, uhi)
+                .into_iter()
+                .map(|t| self.clock.to_local(t))
                 .collect(),
             SourceTable::MeterEvent => self
                 .store
-                .event_range(ulo, uhi)
-                .map(|r| self.clock.to_local(r.ts))
+                .event_times(ulo, uhi)
+                .into_iter()
+                .map(|t| self.clock.to_local(t))
                 .collect(),
             SourceTable::MeterDay => {
                 let to = local_ms_to_date(hi)
@@ -67,16 +69,18 @@ impl Sources<'_> {
     /// `range` plus `extra` events).
     fn batch(
         &self,
-        table: SourceTable,
+        def: &ThemeDef,
         windows: &[Option<Window>],
         range: Option<(EpochMs, EpochMs)>,
         extra: &[MeterEvent],
     ) -> Result<RecordBatch, EngineError> {
+        let table = def.table;
         let err = |e: datafusion::arrow::error::ArrowError| EngineError::Table {
             table: table.name(),
             message: e.to_string(),
         };
         let local = |t: i64| self.clock.to_local(t);
+        let reads = |c: &str| def.reads(c);
         let spans: Vec<(Option<(LocalMs, LocalMs)>, EpochMs, EpochMs)> = match range {
             Some((a, b)) => vec![(None, a, b)],
             None => windows
@@ -99,7 +103,7 @@ impl Sources<'_> {
                         }
                     }
                 }
-                tables::load_point(&rows, local).map_err(err)
+                tables::load_point(&rows, local, &reads).map_err(err)
             }
             SourceTable::MeterEvent => {
                 let mut rows = Vec::new();
@@ -123,7 +127,7 @@ impl Sources<'_> {
                         });
                     }
                 }
-                tables::meter_event(&rows, local).map_err(err)
+                tables::meter_event(&rows, local, &reads).map_err(err)
             }
             SourceTable::MeterDay => {
                 let mut days = Vec::new();
@@ -158,7 +162,7 @@ impl Sources<'_> {
                         window: *w,
                     })
                     .collect();
-                tables::meter_day(&rows).map_err(err)
+                tables::meter_day(&rows, &reads).map_err(err)
             }
             SourceTable::Bill => Err(EngineError::Table {
                 table: "bill",
@@ -199,7 +203,7 @@ pub fn batches_for_step(
             return Vec::new();
         }
         let extra: Vec<MeterEvent> = fresh.iter().filter(|e| e.ts < lo).cloned().collect();
-        return vec![src.batch(def.table, &[], Some((lo, new.max(lo))), &extra)];
+        return vec![src.batch(def, &[], Some((lo, new.max(lo))), &extra)];
     };
     let lo_local = old
         .map(|o| src.clock.to_local(o) - spec.max_len())
@@ -230,13 +234,13 @@ pub fn batches_for_step(
         rows += src.rows_in(def.table, &w);
         group.push(Some(w));
         if rows >= MAX_ROWS_PER_BATCH {
-            out.push(src.batch(def.table, &group, None, &[]));
+            out.push(src.batch(def, &group, None, &[]));
             group.clear();
             rows = 0;
         }
     }
     if !group.is_empty() {
-        out.push(src.batch(def.table, &group, None, &[]));
+        out.push(src.batch(def, &group, None, &[]));
     }
     out
 }

@@ -128,6 +128,17 @@ pub struct IngestReport {
     pub rejected: u64,
     pub late: u64,
     pub duplicates: u64,
+    /// Accepted and duplicate records by stream (index: `Stream as usize`),
+    /// added to the counters once per batch rather than once per record.
+    accepted_by_stream: [u64; 3],
+    duplicates_by_stream: [u64; 3],
+}
+
+impl IngestReport {
+    fn count_duplicate(&mut self, stream: Stream) {
+        self.duplicates += 1;
+        self.duplicates_by_stream[stream as usize] += 1;
+    }
 }
 
 /// A processed batch's changes, waiting in the commit slot. Holding it
@@ -372,6 +383,24 @@ impl Monitor {
                 }
             }
         }
+        for s in Stream::ALL {
+            let (ok, dup) = (
+                rep.accepted_by_stream[s as usize],
+                rep.duplicates_by_stream[s as usize],
+            );
+            if ok > 0 {
+                self.metrics
+                    .ingested
+                    .with_label_values(&[s.name()])
+                    .inc_by(ok as f64);
+            }
+            if dup > 0 {
+                self.metrics
+                    .duplicates
+                    .with_label_values(&[s.name()])
+                    .inc_by(dup as f64);
+            }
+        }
         self.step(core).await;
         rep
     }
@@ -403,16 +432,13 @@ impl Monitor {
             );
             return;
         }
-        if core.store.contains_same(&rec) {
-            rep.duplicates += 1;
-            self.metrics
-                .duplicates
-                .with_label_values(&[stream.name()])
-                .inc();
-            return;
-        }
         let t = self.event_time(&rec);
         if core.wm.is_late(stream, t) {
+            // A late copy of a record already held is a redelivery, not late data.
+            if core.store.contains_same(&rec) {
+                rep.count_duplicate(stream);
+                return;
+            }
             rep.late += 1;
             let wm = core
                 .wm
@@ -436,16 +462,17 @@ impl Monitor {
             );
             return;
         }
-        if let Record::Event(e) = &rec {
-            core.fresh_events.push(e.clone());
+        let event = match &rec {
+            Record::Event(e) => Some(e.clone()),
+            _ => None,
+        };
+        if core.store.upsert(rec) == Upsert::Unchanged {
+            rep.count_duplicate(stream);
+            return;
         }
-        if core.store.upsert(rec) != Upsert::Unchanged {
-            rep.accepted += 1;
-            self.metrics
-                .ingested
-                .with_label_values(&[stream.name()])
-                .inc();
-        }
+        core.fresh_events.extend(event);
+        rep.accepted += 1;
+        rep.accepted_by_stream[stream as usize] += 1;
         core.wm.observe(stream, t);
     }
 

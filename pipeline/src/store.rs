@@ -95,6 +95,29 @@ impl RecordStore {
             .map(|(_, v)| v)
     }
 
+    /// The distinct instants of load points in `[from, to)`. Jumps from one
+    /// instant to the next instead of visiting every meter's point.
+    pub fn load_times(&self, from: EpochMs, to: EpochMs) -> Vec<EpochMs> {
+        let none = MeterId::new("");
+        distinct_times(from, to, |a| {
+            self.load
+                .range((a, none.clone())..(to, none.clone()))
+                .next()
+                .map(|((t, _), _)| *t)
+        })
+    }
+
+    /// The distinct instants of events in `[from, to)`.
+    pub fn event_times(&self, from: EpochMs, to: EpochMs) -> Vec<EpochMs> {
+        let none = MeterId::new("");
+        distinct_times(from, to, |a| {
+            self.event
+                .range((a, none.clone(), String::new())..(to, none.clone(), String::new()))
+                .next()
+                .map(|((t, _, _), _)| *t)
+        })
+    }
+
     pub fn freeze_range(&self, from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = &Freeze> {
         self.freeze
             .range((from, MeterId::new(""))..(to, MeterId::new("")))
@@ -137,6 +160,25 @@ impl RecordStore {
     }
 }
 
+/// Collects `first_at(a)` (the first instant ≥ a, below `to`) from `from` on.
+fn distinct_times(
+    from: EpochMs,
+    to: EpochMs,
+    first_at: impl Fn(EpochMs) -> Option<EpochMs>,
+) -> Vec<EpochMs> {
+    let mut out = Vec::new();
+    let mut at = from;
+    while at < to {
+        let Some(t) = first_at(at) else { break };
+        out.push(t);
+        match t.checked_add(1) {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +209,9 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(s.take_changes().len(), 2);
         s.upsert(lp(900_000, 1));
+        assert_eq!(s.load_times(0, 900_001), vec![0, 900_000]);
+        assert_eq!(s.load_times(1, 900_000), Vec::<i64>::new());
+        assert_eq!(s.load_times(5, 0), Vec::<i64>::new());
         s.evict(900_000, NaiveDate::MIN, 0);
         assert_eq!(s.len(), 1);
         assert!(matches!(

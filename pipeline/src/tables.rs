@@ -68,14 +68,21 @@ impl Cols {
     }
 }
 
+/// Which optional columns of a source table the theme reads
+/// ([`crate::theme::ThemeDef::reads`]); the others are left out of the
+/// table, so a theme summing `p_kw` does not pay for eight other columns.
+pub type Reads<'a> = &'a dyn Fn(&str) -> bool;
+
 macro_rules! dec_cols {
-    ($cols:expr, $rows:expr, $( $name:literal => $get:expr ),* $(,)?) => {{
+    ($cols:expr, $reads:expr, $rows:expr, $( $name:literal => $get:expr ),* $(,)?) => {{
         $(
-            let mut b = dec_builder($rows.len());
-            for r in $rows.iter() {
-                b.append_option(($get)(r).map(dec6));
+            if ($reads)($name) {
+                let mut b = dec_builder($rows.len());
+                for r in $rows.iter() {
+                    b.append_option(($get)(r).map(dec6));
+                }
+                $cols.add($name, true, Arc::new(b.finish()));
             }
-            $cols.add($name, true, Arc::new(b.finish()));
         )*
     }};
 }
@@ -89,24 +96,27 @@ pub struct Placed<'a, T> {
 
 fn common_cols<T>(
     cols: &mut Cols,
+    reads: Reads,
     rows: &[Placed<T>],
     ts: impl Fn(&T) -> LocalMs,
     meter: impl Fn(&T) -> &str,
 ) {
     let mut t = TimestampMillisecondBuilder::with_capacity(rows.len());
-    let mut m = StringBuilder::new();
     let mut c = StringBuilder::new();
     let mut ws = TimestampMillisecondBuilder::with_capacity(rows.len());
     let mut we = TimestampMillisecondBuilder::with_capacity(rows.len());
     for p in rows {
         t.append_value(ts(p.row));
-        m.append_value(meter(p.row));
         c.append_value(p.customer_id);
         ws.append_option(p.window.map(|w| w.0));
         we.append_option(p.window.map(|w| w.1));
     }
     cols.add("ts", false, Arc::new(t.finish()));
-    cols.add("meter_id", false, Arc::new(m.finish()));
+    if reads("meter_id") {
+        let mut m = StringBuilder::new();
+        rows.iter().for_each(|p| m.append_value(meter(p.row)));
+        cols.add("meter_id", false, Arc::new(m.finish()));
+    }
     cols.add("customer_id", false, Arc::new(c.finish()));
     cols.add(WINDOW_START_COL, true, Arc::new(ws.finish()));
     cols.add(WINDOW_END_COL, true, Arc::new(we.finish()));
@@ -116,11 +126,18 @@ fn common_cols<T>(
 pub fn load_point(
     rows: &[Placed<LoadPoint>],
     local: impl Fn(i64) -> LocalMs,
+    reads: Reads,
 ) -> Result<RecordBatch, ArrowError> {
     let mut cols = Cols::new();
-    common_cols(&mut cols, rows, |r| local(r.ts), |r| r.meter_id.as_str());
+    common_cols(
+        &mut cols,
+        reads,
+        rows,
+        |r| local(r.ts),
+        |r| r.meter_id.as_str(),
+    );
     let rs: Vec<&LoadPoint> = rows.iter().map(|p| p.row).collect();
-    dec_cols!(cols, rs,
+    dec_cols!(cols, reads, rs,
         "p_kw" => |r: &&LoadPoint| Some(r.p_kw),
         "q_kvar" => |r: &&LoadPoint| r.q_kvar,
         "ua" => |r: &&LoadPoint| r.ua,
@@ -148,10 +165,11 @@ fn delta(cur: Option<Decimal>, prev: Option<Decimal>, mult: Decimal) -> Option<D
 /// `meter_day`: ts (local start of day), day, meter_id, customer_id,
 /// multiplier, reg_total, prev_reg_total, kwh and kwh_sharp/peak/flat/valley,
 /// kvarh (register deltas × multiplier; null where a register is missing).
-pub fn meter_day(rows: &[Placed<MeterDay>]) -> Result<RecordBatch, ArrowError> {
+pub fn meter_day(rows: &[Placed<MeterDay>], reads: Reads) -> Result<RecordBatch, ArrowError> {
     let mut cols = Cols::new();
     common_cols(
         &mut cols,
+        reads,
         rows,
         |r| date_to_local_ms(r.cur.date),
         |r| r.cur.meter_id.as_str(),
@@ -162,7 +180,7 @@ pub fn meter_day(rows: &[Placed<MeterDay>]) -> Result<RecordBatch, ArrowError> {
     }
     cols.add("day", false, Arc::new(day.finish()));
     let rs: Vec<&MeterDay> = rows.iter().map(|p| p.row).collect();
-    dec_cols!(cols, rs,
+    dec_cols!(cols, reads, rs,
         "multiplier" => |r: &&MeterDay| Some(r.multiplier),
         "reg_total" => |r: &&MeterDay| Some(r.cur.reg_total),
         "prev_reg_total" => |r: &&MeterDay| Some(r.prev.reg_total),
@@ -182,9 +200,16 @@ pub fn meter_day(rows: &[Placed<MeterDay>]) -> Result<RecordBatch, ArrowError> {
 pub fn meter_event(
     rows: &[Placed<MeterEvent>],
     local: impl Fn(i64) -> LocalMs,
+    reads: Reads,
 ) -> Result<RecordBatch, ArrowError> {
     let mut cols = Cols::new();
-    common_cols(&mut cols, rows, |r| local(r.ts), |r| r.meter_id.as_str());
+    common_cols(
+        &mut cols,
+        reads,
+        rows,
+        |r| local(r.ts),
+        |r| r.meter_id.as_str(),
+    );
     let (mut code, mut phase, mut state) = (
         StringBuilder::new(),
         StringBuilder::new(),
@@ -247,7 +272,7 @@ pub fn bill(period: &BillingPeriod) -> Result<RecordBatch, ArrowError> {
     cols.add("customer_id", false, Arc::new(cid.finish()));
     cols.add("tariff_kind", false, Arc::new(tk.finish()));
     cols.add("tariff_category", false, Arc::new(tc.finish()));
-    dec_cols!(cols, period.bills,
+    dec_cols!(cols, |_: &str| true, period.bills,
         "energy_kwh" => |b: &crate::billing::Bill| Some(b.energy_kwh),
         "basic_fee_kva" => |b: &crate::billing::Bill| Some(b.basic_fee_kva),
         "basic_fee_yuan" => |b: &crate::billing::Bill| Some(b.basic_fee_yuan),
@@ -278,7 +303,7 @@ pub fn customers(a: &Archive) -> Result<RecordBatch, ArrowError> {
         }
         cols.add(name, false, Arc::new(b.finish()));
     }
-    dec_cols!(cols, cs,
+    dec_cols!(cols, |_: &str| true, cs,
         "contract_kva" => |c: &&crate::archive::Customer| Some(c.contract_kva),
         "running_kva" => |c: &&crate::archive::Customer| c.running_kva,
         "voltage_kv" => |c: &&crate::archive::Customer| c.voltage_kv,

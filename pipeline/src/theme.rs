@@ -5,7 +5,7 @@
 //! DataFusion can run it over rows the engine has already assigned to windows.
 
 use crate::window::{parse_span, Span, WindowSpec};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The event table a theme reads; exactly one per theme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,6 +54,8 @@ pub struct ThemeDef {
     pub sql: String,
     pub window: Option<WindowSpec>,
     pub table: SourceTable,
+    /// Every identifier in `sql`, lower-cased; None when it selects `*`.
+    words: Option<BTreeSet<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,15 +210,48 @@ impl ThemeDef {
             id,
             params,
             source: file_text.to_string(),
+            words: identifiers_unless_wildcard(&sql),
             sql: sql.trim().trim_end_matches(';').to_string(),
             window,
             table,
         })
     }
 
+    /// Whether the query may read source column `column`: it names it
+    /// somewhere (a superset: comments and strings count too) or selects `*`.
+    pub fn reads(&self, column: &str) -> bool {
+        self.words.as_ref().is_none_or(|w| w.contains(column))
+    }
+
     pub fn is_billing(&self) -> bool {
         self.table == SourceTable::Bill
     }
+}
+
+/// The identifiers of `sql`, lower-cased as DataFusion folds unquoted ones,
+/// or None if it has a wildcard `*` (after SELECT, DISTINCT, ALL, a comma or
+/// a dot; not `count(*)` or a multiplication).
+fn identifiers_unless_wildcard(sql: &str) -> Option<BTreeSet<String>> {
+    let mut words = BTreeSet::new();
+    let mut word = String::new();
+    let mut prev = String::new();
+    for ch in sql.chars().chain(std::iter::once(' ')) {
+        if ch.is_alphanumeric() || ch == '_' {
+            word.extend(ch.to_lowercase());
+            continue;
+        }
+        if !word.is_empty() {
+            prev = std::mem::take(&mut word);
+            words.insert(prev.clone());
+        }
+        if ch == '*' && matches!(prev.as_str(), "select" | "distinct" | "all" | "," | ".") {
+            return None;
+        }
+        if !ch.is_whitespace() {
+            prev = ch.to_string();
+        }
+    }
+    Some(words)
 }
 
 /// Replaces `$name` with the parameter's value, in SQL and inside string
@@ -382,6 +417,30 @@ mod tests {
         SELECT window.start AS window_start, customer_id FROM (\n\
           SELECT hop(interval '15 minutes', INTERVAL '30 minutes') AS window, customer_id, sum(p_kw) AS kw\n\
           FROM load_point -- 'hop(' in a comment stays\n GROUP BY window, customer_id) WHERE kw > $ratio * 10";
+
+    /// Source columns a theme never names are left out of its table; a
+    /// wildcard keeps them all. The engine validates themes against the
+    /// projected table, so a miss here would show as a theme that fails to
+    /// load, not as a wrong result.
+    #[test]
+    fn reads_only_named_columns_unless_wildcard() {
+        let t = ThemeDef::parse(SRC, &BTreeMap::new()).unwrap();
+        assert!(t.reads("p_kw") && t.reads("customer_id"));
+        assert!(!t.reads("q_kvar") && !t.reads("meter_id"));
+        let with = |sql: &str| {
+            ThemeDef::parse(&format!("-- theme: t\n{sql}"), &BTreeMap::new())
+                .unwrap()
+                .reads("q_kvar")
+        };
+        assert!(with("SELECT * FROM load_point"));
+        assert!(with("select distinct lp.* from load_point lp"));
+        assert!(with("SELECT customer_id, * FROM load_point"));
+        assert!(with("SELECT customer_id FROM load_point WHERE Q_KVAR > 0"));
+        assert!(!with(
+            "SELECT customer_id, count(*) AS n FROM load_point GROUP BY 1"
+        ));
+        assert!(!with("SELECT customer_id, p_kw * 2 AS x FROM load_point"));
+    }
 
     #[test]
     fn parses_header_params_and_window() {
