@@ -72,6 +72,70 @@ fn reject(reason: Reason, detail: impl Into<String>, raw: &str) -> Rejection {
     }
 }
 
+/// One MQTT message, decoded ahead of the monitor's lock (so decoding can
+/// run beside the evaluation of the batch before). Each record keeps its
+/// text as a span of the payload, for a dead letter if it is refused later.
+pub struct DecodedMessage {
+    pub topic: String,
+    payload: Vec<u8>,
+    /// None: the topic is under no stream.
+    pub stream: Option<Stream>,
+    records: Vec<Result<(Record, Span), Rejection>>,
+}
+
+/// Where a record's text lies in its payload.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    start: usize,
+    len: usize,
+}
+
+impl Span {
+    /// `raw` is a slice of `payload` (decode_payload only hands out those).
+    fn of(payload: &[u8], raw: &str) -> Span {
+        Span {
+            start: (raw.as_ptr() as usize).saturating_sub(payload.as_ptr() as usize),
+            len: raw.len(),
+        }
+    }
+
+    pub fn text(self, payload: &[u8]) -> &str {
+        payload
+            .get(self.start..self.start.saturating_add(self.len))
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl DecodedMessage {
+    pub fn decode(topic: String, payload: Vec<u8>, max_bytes: usize) -> DecodedMessage {
+        let stream = Stream::of_topic(&topic);
+        let records = match stream {
+            None => Vec::new(),
+            Some(s) => decode_payload(s, &payload, max_bytes)
+                .into_iter()
+                .map(|r| r.map(|(rec, raw)| (rec, Span::of(&payload, raw))))
+                .collect(),
+        };
+        DecodedMessage {
+            topic,
+            payload,
+            stream,
+            records,
+        }
+    }
+
+    /// The records (or rejections) with the payload their spans point into.
+    pub fn into_parts(self) -> (Vec<Result<(Record, Span), Rejection>>, Vec<u8>) {
+        (self.records, self.payload)
+    }
+
+    /// The start of the payload, for the dead letter of a message refused whole.
+    pub fn prefix(&self) -> String {
+        String::from_utf8_lossy(&self.payload[..self.payload.len().min(256)]).into_owned()
+    }
+}
+
 /// Decodes one MQTT payload of `stream`. Returns one entry per record found
 /// (or a single rejection when the payload itself is unusable).
 pub fn decode_payload(

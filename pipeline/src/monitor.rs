@@ -7,7 +7,7 @@
 
 use crate::archive::{Archive, Customer};
 use crate::billing::{parse_billing, BillingError, BillingPeriod};
-use crate::decode::{decode_payload, Reason, Rejection};
+use crate::decode::{DecodedMessage, Reason, Rejection};
 use crate::engine::{Engine, EngineError, EngineLimits, Hit};
 use crate::evaluate::{self, Sources};
 use crate::metrics::Metrics;
@@ -317,28 +317,15 @@ impl Monitor {
         core.pending.dead_letters.push(dl);
     }
 
-    /// Ingests a micro-batch of `(topic, payload)` messages. Returns once
-    /// their effect is committed; on a backend error the changes stay
-    /// pending (retried with the next call) and the caller must not
-    /// acknowledge the messages.
-    pub async fn ingest(
-        &self,
-        messages: &[(String, Vec<u8>)],
-    ) -> Result<IngestReport, MonitorError> {
-        let mut core = self.core.lock().await;
-        let rep = self.process(&mut core, messages).await;
-        self.flush(&mut core).await?;
-        Ok(rep)
-    }
-
-    /// Like [`Monitor::ingest`], but returns as soon as the batch is
-    /// processed and its changes are staged, so the caller can process the
-    /// next batch while this one commits. Staging waits for the previous
-    /// commit to end. The messages may be acknowledged once
-    /// [`StagedCommit::commit`] succeeds.
+    /// Ingests a decoded micro-batch and returns as soon as it is processed
+    /// and its changes are staged, so the caller can process the next batch
+    /// while this one commits. Staging waits for the previous commit to
+    /// end. The messages may be acknowledged once [`StagedCommit::commit`]
+    /// succeeds; if it fails, the changes stay in the slot and the next
+    /// [`Monitor::retry_flush`] retries them.
     pub async fn ingest_staged(
         self: &Arc<Self>,
-        messages: &[(String, Vec<u8>)],
+        messages: Vec<DecodedMessage>,
     ) -> (IngestReport, StagedCommit) {
         let mut core = self.core.lock().await;
         let rep = self.process(&mut core, messages).await;
@@ -352,34 +339,34 @@ impl Monitor {
         )
     }
 
-    /// Decodes, accepts and evaluates one micro-batch, without committing.
-    async fn process(&self, core: &mut Core, messages: &[(String, Vec<u8>)]) -> IngestReport {
+    /// Accepts and evaluates one decoded micro-batch, without committing.
+    async fn process(&self, core: &mut Core, messages: Vec<DecodedMessage>) -> IngestReport {
         let mut rep = IngestReport::default();
-        for (topic, payload) in messages {
-            let Some(stream) = Stream::of_topic(topic) else {
-                let raw = String::from_utf8_lossy(&payload[..payload.len().min(256)]).into_owned();
+        for m in messages {
+            let Some(stream) = m.stream else {
                 rep.rejected += 1;
-                self.dead_letter(
-                    core,
-                    "unknown",
-                    topic,
-                    Rejection {
-                        reason: Reason::UnknownTopic,
-                        detail: format!(
-                            "topic {topic} is not under meter/load, meter/freeze or meter/event"
-                        ),
-                        raw,
-                    },
-                );
+                let rejection = Rejection {
+                    reason: Reason::UnknownTopic,
+                    detail: format!(
+                        "topic {} is not under meter/load, meter/freeze or meter/event",
+                        m.topic
+                    ),
+                    raw: m.prefix(),
+                };
+                self.dead_letter(core, "unknown", &m.topic, rejection);
                 continue;
             };
-            for decoded in decode_payload(stream, payload, self.config.max_payload_bytes) {
+            let topic = m.topic.clone();
+            let (records, payload) = m.into_parts();
+            for decoded in records {
                 match decoded {
                     Err(rej) => {
                         rep.rejected += 1;
-                        self.dead_letter(core, stream.name(), topic, rej);
+                        self.dead_letter(core, stream.name(), &topic, rej);
                     }
-                    Ok((rec, raw)) => self.accept(core, stream, topic, rec, raw, &mut rep),
+                    Ok((rec, span)) => {
+                        self.accept(core, stream, &topic, rec, span.text(&payload), &mut rep)
+                    }
                 }
             }
         }

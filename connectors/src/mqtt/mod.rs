@@ -6,6 +6,7 @@ mod acks;
 
 use acks::AckQueue;
 use anyhow::{anyhow, bail, Result};
+use jicha_pipeline::decode::DecodedMessage;
 use jicha_pipeline::records::Stream;
 use jicha_pipeline::state::StateError;
 use jicha_pipeline::Monitor;
@@ -188,8 +189,16 @@ pub async fn start(
         })
         .await;
     });
+    // Decoding runs beside evaluation: one decoded batch waits at most.
+    let (decoded_tx, decoded_rx) = mpsc::channel::<DecodedBatch>(1);
+    tokio::spawn(decode_loop(
+        rx,
+        decoded_tx,
+        s.clone(),
+        monitor.config.max_payload_bytes,
+    ));
     let handle = tokio::spawn(async move {
-        batch_loop(monitor, &client, &acks, rx, s, shutdown).await;
+        batch_loop(monitor, &client, &acks, decoded_rx, shutdown).await;
         // Never waits: the poller may already have stopped draining requests.
         let _ = client.try_disconnect();
         let _ = poller.await;
@@ -203,15 +212,54 @@ fn subscriptions() -> impl Iterator<Item = Request> {
         .map(|s| Request::Subscribe(Subscribe::new(s.topic_filter(), QoS::AtLeastOnce)))
 }
 
-/// Receives micro-batches and hands them to the monitor, one commit in
-/// flight while the next batch is processed. A message is acknowledged once
-/// a commit that includes its changes has succeeded.
+/// The messages of one micro-batch (kept for their acknowledgements) and
+/// the same messages decoded.
+type DecodedBatch = (Vec<Publish>, Vec<DecodedMessage>);
+
+/// Gathers micro-batches and decodes them, off the async workers, while the
+/// batch loop evaluates the batch before.
+async fn decode_loop(
+    mut rx: mpsc::Receiver<Publish>,
+    tx: mpsc::Sender<DecodedBatch>,
+    s: SourceSettings,
+    max_payload_bytes: usize,
+) {
+    while let Some(first) = rx.recv().await {
+        let batch = fill_batch(first, &mut rx, &s).await;
+        let decoded = tokio::task::spawn_blocking(move || {
+            let decoded = batch
+                .iter()
+                .map(|p| {
+                    DecodedMessage::decode(p.topic.clone(), p.payload.to_vec(), max_payload_bytes)
+                })
+                .collect();
+            (batch, decoded)
+        })
+        .await;
+        match decoded {
+            Ok(d) => {
+                if tx.send(d).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // A decoder bug: stop taking input rather than skip the
+                // batch. Nothing is lost: it is unacknowledged.
+                tracing::error!(error = %e, "decoding a batch failed; input stopped, restart jicha (the broker redelivers the batch)");
+                return;
+            }
+        }
+    }
+}
+
+/// Hands decoded micro-batches to the monitor, one commit in flight while
+/// the next batch is processed. A message is acknowledged once a commit
+/// that includes its changes has succeeded.
 async fn batch_loop(
     monitor: Arc<Monitor>,
     client: &AsyncClient,
     acks: &AckQueue,
-    mut rx: mpsc::Receiver<Publish>,
-    s: SourceSettings,
+    mut rx: mpsc::Receiver<DecodedBatch>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // The running commit and the messages it covers.
@@ -219,7 +267,7 @@ async fn batch_loop(
     loop {
         // Wait for input; if the running commit ends first, settle it, so
         // the last batch before a pause is acknowledged without delay.
-        let first = match inflight.as_mut() {
+        let next = match inflight.as_mut() {
             None => rx.recv().await,
             Some((commit, _)) => tokio::select! {
                 ended = commit => {
@@ -232,14 +280,9 @@ async fn batch_loop(
                 m = rx.recv() => m,
             },
         };
-        let Some(first) = first else { break };
-        let batch = fill_batch(first, &mut rx, &s).await;
-        let msgs: Vec<(String, Vec<u8>)> = batch
-            .iter()
-            .map(|p| (p.topic.clone(), p.payload.to_vec()))
-            .collect();
+        let Some((batch, decoded)) = next else { break };
         // Staging waits for the running commit, so once this returns it has ended.
-        let (_, staged) = monitor.ingest_staged(&msgs).await;
+        let (_, staged) = monitor.ingest_staged(decoded).await;
         if let Some((commit, mut earlier)) = inflight.take() {
             if let Some(error) = failure(commit.await) {
                 // The earlier changes are still in the slot, ahead of this
