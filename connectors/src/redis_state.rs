@@ -6,9 +6,9 @@ use anyhow::{Context, Result};
 use futures::future::BoxFuture;
 use jicha_pipeline::archive::Customer;
 use jicha_pipeline::billing::BillingPeriod;
-use jicha_pipeline::ids::MeterId;
+use jicha_pipeline::ids::{IdMap, MeterId};
 use jicha_pipeline::record_codec;
-use jicha_pipeline::records::{Record, Stream};
+use jicha_pipeline::records::{Record, RecordKey, Stream};
 use jicha_pipeline::state::{
     Commit, DeadLetter, Snapshot, StateBackend, StateError, StoredTheme, KEEP_DEAD_LETTERS,
     KEEP_SUPPRESSED,
@@ -19,7 +19,6 @@ use jicha_pipeline::workorder::{SuppressedAlert, WorkOrder};
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 use std::time::Duration;
 
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -85,28 +84,25 @@ impl RedisBackend {
     /// field at its final state (a record put and evicted in the same batch
     /// is only deleted).
     fn queue_records(&self, p: &mut redis::Pipeline, changes: &[StoreChange]) {
-        let mut last: HashMap<(Stream, &str, String), Option<&Record>> =
-            HashMap::with_capacity(changes.len());
+        let mut last: IdMap<(Stream, &str, RecordKey), Option<&Record>> =
+            IdMap::with_capacity_and_hasher(changes.len(), Default::default());
         for ch in changes {
             match ch {
                 StoreChange::Put(r) => {
-                    last.insert(
-                        (r.stream(), r.meter_id().as_str(), r.key().field()),
-                        Some(r),
-                    );
+                    last.insert((r.stream(), r.meter_id().as_str(), r.key()), Some(r));
                 }
                 StoreChange::Delete(s, m, k) => {
-                    last.insert((*s, m.as_str(), k.field()), None);
+                    last.insert((*s, m.as_str(), k.clone()), None);
                 }
             }
         }
         type Fields = (Vec<(String, Vec<u8>)>, Vec<String>);
-        let mut per_key: HashMap<(Stream, &str), Fields> = HashMap::new();
-        for ((stream, meter, field), r) in last {
+        let mut per_key: IdMap<(Stream, &str), Fields> = IdMap::default();
+        for ((stream, meter, key), r) in last {
             let (puts, dels) = per_key.entry((stream, meter)).or_default();
             match r {
-                Some(r) => puts.push((field, record_codec::encode(r))),
-                None => dels.push(field),
+                Some(r) => puts.push((key.field(), record_codec::encode(r))),
+                None => dels.push(key.field()),
             }
         }
         for ((stream, meter), (puts, dels)) in per_key {

@@ -3,7 +3,7 @@
 //! themes join against.
 
 use crate::fields::{opt_date, opt_dec, opt_str, req_date, req_dec, req_str, Obj};
-use crate::ids::{CustomerId, MeterId};
+use crate::ids::{CustomerId, IdMap, MeterId};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,7 @@ pub struct ArchiveError(pub String);
 #[derive(Debug, Default, Clone)]
 pub struct Archive {
     customers: HashMap<CustomerId, Customer>,
-    meters: HashMap<MeterId, MeterInfo>,
+    meters: IdMap<MeterId, MeterInfo>,
 }
 
 fn one_of(

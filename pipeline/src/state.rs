@@ -66,6 +66,11 @@ impl Commit {
 
     /// Folds a later commit into this one.
     pub fn merge(&mut self, later: Commit) {
+        // The usual case (nothing left over from a failed commit): no copy.
+        if self.is_empty() {
+            *self = later;
+            return;
+        }
         self.records.extend(later.records);
         self.watermarks.extend(later.watermarks);
         self.progress.extend(later.progress);
