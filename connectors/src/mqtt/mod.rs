@@ -113,13 +113,13 @@ pub async fn start(
     monitor: Arc<Monitor>,
     s: SourceSettings,
     shutdown: watch::Receiver<bool>,
-) -> Result<tokio::task::JoinHandle<()>> {
+) -> Result<JoinHandle<()>> {
     let url = BrokerUrl::parse(&s.url)?;
     let mut opts = url.options(&s.client_id, false);
     opts.set_manual_acks(true);
     opts.set_inflight(100);
-    // Acks that do not fit wait in the AckQueue, so this bound is not what
-    // keeps the source alive; it only batches the common case.
+    // Room for about two batches of acks; more wait in the AckQueue, so this
+    // size does not decide whether the source keeps going.
     let (client, mut eventloop) = AsyncClient::new(opts, 2 * s.batch_messages.max(1) + 16);
     let acks = Arc::new(AckQueue::default());
     // First contact: a refused or silent broker is a start-up error.
