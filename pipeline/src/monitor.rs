@@ -648,7 +648,13 @@ impl Monitor {
     /// Moves the changes made since the last stage into the commit slot,
     /// once the commit before has ended.
     async fn stage(&self, core: &mut Core) -> tokio::sync::OwnedMutexGuard<Commit> {
-        core.pending.records.extend(core.store.take_changes());
+        let changes = core.store.take_changes();
+        if core.pending.records.is_empty() {
+            // The usual case: move a batch's changes rather than copy them.
+            core.pending.records = changes;
+        } else {
+            core.pending.records.extend(changes);
+        }
         core.pending.workorders.extend(
             core.book
                 .take_dirty()
