@@ -291,40 +291,22 @@ fn dec2(out: &mut String, h: i64) {
     let _ = write!(out, "{}.{:02}", a / 100, a % 100);
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
+fn epoch_day() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
 }
 
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
+/// Days since 1970-01-01 of FIRST_DAY.
 fn first_day() -> i64 {
-    days_from_civil(
-        i64::from(FIRST_DAY.0),
-        i64::from(FIRST_DAY.1),
-        i64::from(FIRST_DAY.2),
-    )
+    let (y, m, d) = FIRST_DAY;
+    chrono::NaiveDate::from_ymd_opt(y, m, d)
+        .map(|f| (f - epoch_day()).num_days())
+        .unwrap_or_default()
 }
 
 fn iso_date(day: i64) -> String {
-    let (y, m, d) = civil_from_days(day);
-    format!("{y:04}-{m:02}-{d:02}")
+    (epoch_day() + chrono::Duration::days(day))
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 /// Local (+08:00) milliseconds since 1970-01-01T00:00 local → RFC 3339.
@@ -1440,23 +1422,7 @@ async fn redis_breakdown(
     con: &mut redis::aio::MultiplexedConnection,
     f: &mut Figures,
 ) -> Result<()> {
-    let mut keys: Vec<String> = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg("jicha:rec:*")
-            .arg("COUNT")
-            .arg(5000)
-            .query_async(con)
-            .await?;
-        keys.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
+    let keys = jicha_connectors::redis_state::scan_keys(con, "jicha:rec:*").await?;
     for chunk in keys.chunks(2000) {
         let mut p = redis::pipe();
         for k in chunk {

@@ -138,27 +138,10 @@ impl RedisBackend {
 
     async fn load_records(&self) -> Result<Vec<Record>, StateError> {
         let mut c = self.conn.clone();
-        let pattern = format!("{}rec:*", self.prefix);
-        let mut keys: Vec<String> = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut c)
-                .await
-                .map_err(err("scan"))?;
-            keys.extend(batch);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        let keys = scan_keys(&mut c, &format!("{}rec:*", self.prefix))
+            .await
+            .map_err(err("scan"))?;
         let mut out = Vec::new();
-        let mut c = self.conn.clone();
         for chunk in keys.chunks(500) {
             let mut p = redis::pipe();
             for k in chunk {
@@ -179,6 +162,30 @@ impl RedisBackend {
             }
         }
         Ok(out)
+    }
+}
+
+/// Every key matching `pattern`, by SCAN (KEYS would block Redis).
+pub async fn scan_keys<C: redis::aio::ConnectionLike + Send>(
+    con: &mut C,
+    pattern: &str,
+) -> redis::RedisResult<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(con)
+            .await?;
+        keys.extend(batch);
+        if next == 0 {
+            return Ok(keys);
+        }
+        cursor = next;
     }
 }
 

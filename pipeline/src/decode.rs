@@ -125,9 +125,10 @@ impl DecodedMessage {
         }
     }
 
-    /// The records (or rejections) with the payload their spans point into.
-    pub fn into_parts(self) -> (Vec<Result<(Record, Span), Rejection>>, Vec<u8>) {
-        (self.records, self.payload)
+    /// The topic, the records (or rejections), and the payload their spans
+    /// point into.
+    pub fn into_parts(self) -> (String, Vec<Result<(Record, Span), Rejection>>, Vec<u8>) {
+        (self.topic, self.records, self.payload)
     }
 
     /// The start of the payload, for the dead letter of a message refused whole.

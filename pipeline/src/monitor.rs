@@ -124,10 +124,8 @@ fn stream_of(t: SourceTable) -> Option<Stream> {
 /// Summary of one ingested micro-batch.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IngestReport {
-    pub accepted: u64,
     pub rejected: u64,
     pub late: u64,
-    pub duplicates: u64,
     /// Accepted and duplicate records by stream (index: `Stream as usize`),
     /// added to the counters once per batch rather than once per record.
     accepted_by_stream: [u64; 3],
@@ -135,8 +133,15 @@ pub struct IngestReport {
 }
 
 impl IngestReport {
+    pub fn accepted(&self) -> u64 {
+        self.accepted_by_stream.iter().sum()
+    }
+
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates_by_stream.iter().sum()
+    }
+
     fn count_duplicate(&mut self, stream: Stream) {
-        self.duplicates += 1;
         self.duplicates_by_stream[stream as usize] += 1;
     }
 }
@@ -356,8 +361,7 @@ impl Monitor {
                 self.dead_letter(core, "unknown", &m.topic, rejection);
                 continue;
             };
-            let topic = m.topic.clone();
-            let (records, payload) = m.into_parts();
+            let (topic, records, payload) = m.into_parts();
             for decoded in records {
                 match decoded {
                     Err(rej) => {
@@ -458,7 +462,6 @@ impl Monitor {
             return;
         }
         core.fresh_events.extend(event);
-        rep.accepted += 1;
         rep.accepted_by_stream[stream as usize] += 1;
         core.wm.observe(stream, t);
     }

@@ -535,19 +535,22 @@ fn kill9_at_several_points_gives_the_same_workorders() {
     }
 }
 
+/// A fresh app on services started with `opts`, with the first half of
+/// the scenario published (paced) to it.
+fn first_half_published(opts: ServiceOptions) -> (Env, &'static Scenario) {
+    let sc = scenario();
+    let env = Env::start_with(&sc.archive, opts);
+    publish_paced(&env, sc, 0..sc.msgs.len() / 2);
+    (env, sc)
+}
+
 #[test]
 fn redis_restart_mid_stream_loses_nothing() {
-    let sc = scenario();
-    let n = sc.msgs.len();
-    let half = n / 2;
-    let mut env = Env::start_with(
-        &sc.archive,
-        ServiceOptions {
-            redis_aof: true,
-            ..Default::default()
-        },
-    );
-    publish_paced(&env, sc, 0..half);
+    let (mut env, sc) = first_half_published(ServiceOptions {
+        redis_aof: true,
+        ..Default::default()
+    });
+    let (n, half) = (sc.msgs.len(), sc.msgs.len() / 2);
     env.svc.stop_redis();
     // New input while Redis is down: its commit fails.
     let down_until = (half + 15).min(n);
@@ -608,17 +611,11 @@ fn redis_restart_mid_stream_loses_nothing() {
 
 #[test]
 fn broker_restart_mid_stream_loses_nothing() {
-    let sc = scenario();
-    let n = sc.msgs.len();
-    let half = n / 2;
-    let mut env = Env::start_with(
-        &sc.archive,
-        ServiceOptions {
-            mosquitto_persistence: true,
-            ..Default::default()
-        },
-    );
-    publish_paced(&env, sc, 0..half);
+    let (mut env, sc) = first_half_published(ServiceOptions {
+        mosquitto_persistence: true,
+        ..Default::default()
+    });
+    let (n, half) = (sc.msgs.len(), sc.msgs.len() / 2);
     env.svc.stop_mosquitto();
     std::thread::sleep(Duration::from_millis(1500));
     assert!(

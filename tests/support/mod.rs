@@ -511,24 +511,10 @@ impl Services {
     pub fn start_redis_again(&mut self) {
         assert!(self.redis.is_none(), "redis-server is still running");
         let port = self.redis_port;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let mut child = self.spawn_redis(port);
-            std::thread::sleep(Duration::from_millis(100));
-            if let Ok(Some(st)) = child.try_wait() {
-                // The port may linger for a moment after the old process.
-                assert!(
-                    Instant::now() < deadline,
-                    "redis-server could not start again on {port} ({st}): {}",
-                    std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
-                );
-                std::thread::sleep(Duration::from_millis(200));
-                continue;
-            }
-            self.await_redis(port, &mut child);
-            self.redis = Some(child);
-            return;
-        }
+        let log = self.dir.join("redis.log");
+        let mut child = respawn("redis-server", port, &log, || self.spawn_redis(port));
+        self.await_redis(port, &mut child);
+        self.redis = Some(child);
     }
 
     /// Stops Mosquitto with SIGTERM and waits for it (with persistence on,
@@ -541,28 +527,29 @@ impl Services {
     pub fn start_mosquitto_again(&mut self) {
         assert!(self.mosquitto.is_none(), "mosquitto is still running");
         let port = self.mqtt_port;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let mut child = self.spawn_mosquitto(port);
-            std::thread::sleep(Duration::from_millis(100));
-            if let Ok(Some(st)) = child.try_wait() {
-                assert!(
-                    Instant::now() < deadline,
-                    "mosquitto could not start again on {port} ({st}): {}",
-                    std::fs::read_to_string(self.dir.join("mosquitto.err")).unwrap_or_default()
-                );
-                std::thread::sleep(Duration::from_millis(200));
-                continue;
-            }
-            wait_tcp(
-                port,
-                "mosquitto",
-                &mut child,
-                &self.dir.join("mosquitto.err"),
-            );
-            self.mosquitto = Some(child);
-            return;
-        }
+        let log = self.dir.join("mosquitto.err");
+        let mut child = respawn("mosquitto", port, &log, || self.spawn_mosquitto(port));
+        wait_tcp(port, "mosquitto", &mut child, &log);
+        self.mosquitto = Some(child);
+    }
+}
+
+/// Starts a service again on the port its previous process may still hold
+/// for a moment: spawns until the child stays up, for up to 20 s.
+fn respawn(name: &str, port: u16, log: &Path, mut spawn: impl FnMut() -> Child) -> Child {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut child = spawn();
+        std::thread::sleep(Duration::from_millis(100));
+        let Ok(Some(st)) = child.try_wait() else {
+            return child;
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{name} could not start again on {port} ({st}): {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
