@@ -63,6 +63,10 @@ struct Args {
     /// Keep the scratch directory (configs, archive, logs) after the run.
     #[arg(long)]
     keep: bool,
+    /// The jicha binary phase (b) runs (default: this checkout's
+    /// target/release/jicha); e.g. an earlier commit's build, to compare.
+    #[arg(long)]
+    bin: Option<PathBuf>,
     /// Passed by `cargo bench`; without it the benchmark does not run.
     #[arg(long, hide = true)]
     bench: bool,
@@ -1232,7 +1236,7 @@ struct Figures {
     jicha_hwm_kb: Option<u64>,
     redis_delta: Option<f64>,
     redis_archive: Option<f64>,
-    redis_rec: BTreeMap<String, (f64, f64, f64)>, // stream → (bytes, fields, keys)
+    redis_rec: BTreeMap<String, (f64, f64, f64)>, // stream → (bytes, records, segments)
     eval: Vec<(String, f64, f64)>,                // theme → (seconds, evaluations)
     ingested: Option<f64>,
     rejected: Option<f64>,
@@ -1417,24 +1421,29 @@ async fn redis_info_used(con: &mut redis::aio::MultiplexedConnection) -> Result<
         .ok_or_else(|| anyhow!("INFO memory has no used_memory"))
 }
 
-/// Bytes, hash fields and keys of `jicha:rec:{stream}:*`, and the archive hash.
+/// Bytes, records and segments of `jicha:seg:{stream}:*`, and the archive hash.
 async fn redis_breakdown(
     con: &mut redis::aio::MultiplexedConnection,
     f: &mut Figures,
 ) -> Result<()> {
-    let keys = jicha_connectors::redis_state::scan_keys(con, "jicha:rec:*").await?;
-    for chunk in keys.chunks(2000) {
+    let keys = jicha_connectors::redis_state::scan_keys(con, "jicha:seg:*").await?;
+    for chunk in keys.chunks(100) {
         let mut p = redis::pipe();
         for k in chunk {
             p.cmd("MEMORY").arg("USAGE").arg(k).arg("SAMPLES").arg(0);
-            p.cmd("HLEN").arg(k);
         }
-        let r: Vec<Option<u64>> = p.query_async(con).await?;
-        for (k, pair) in chunk.iter().zip(r.chunks(2)) {
+        let bytes: Vec<Option<u64>> = p.query_async(con).await?;
+        let blobs: Vec<Option<Vec<u8>>> = redis::cmd("MGET").arg(chunk).query_async(con).await?;
+        for ((k, b), blob) in chunk.iter().zip(bytes).zip(blobs) {
             let stream = k.split(':').nth(2).unwrap_or("?").to_string();
+            let records = blob
+                .map(|v| jicha_pipeline::segment_codec::decode(&v).map(|r| r.len()))
+                .transpose()
+                .with_context(|| format!("segment {k} unreadable"))?
+                .unwrap_or(0);
             let e = f.redis_rec.entry(stream).or_insert((0.0, 0.0, 0.0));
-            e.0 += pair.first().copied().flatten().unwrap_or(0) as f64;
-            e.1 += pair.get(1).copied().flatten().unwrap_or(0) as f64;
+            e.0 += b.unwrap_or(0) as f64;
+            e.1 += records as f64;
             e.2 += 1.0;
         }
     }
@@ -1461,7 +1470,10 @@ async fn phase_b(
     a: &Args,
     f: &mut Figures,
 ) -> Result<()> {
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/jicha");
+    let bin = a
+        .bin
+        .clone()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/jicha"));
     if !bin.is_file() {
         bail!(
             "{} is missing: run cargo build --release first",
@@ -1788,6 +1800,9 @@ fn report(a: &Args, wl: &Workload, f: &Figures) -> String {
         a.batch,
         if a.rate > 0.0 { format!("paced at {} records/s", thousands(a.rate)) } else { "flat out".into() }
     );
+    if let Some(bin) = &a.bin {
+        let _ = writeln!(o, "jicha binary: {}", bin.display());
+    }
     let _ = writeln!(
         o,
         "workload: {} records ({} load points, {} freezes, {} events) in {} messages, {:.1} MB; {} planted anomalies\n",
@@ -1903,11 +1918,11 @@ fn report(a: &Args, wl: &Workload, f: &Figures) -> String {
             ),
         ],
     );
-    for (stream, (bytes, fields, keys)) in &f.redis_rec {
-        row(&mut o, &[&format!("Redis jicha:rec:{stream}:* — bytes per meter (fields per key, bytes per field)"), "", &format!("{} ({:.1}, {:.0})", thousands(bytes / meters), fields / keys.max(1.0), bytes / fields.max(1.0))]);
+    for (stream, (bytes, records, segments)) in &f.redis_rec {
+        row(&mut o, &[&format!("Redis jicha:seg:{stream}:* — bytes per meter (records per meter, bytes per record, segments)"), "", &format!("{} ({:.1}, {:.1}, {})", thousands(bytes / meters), records / meters, bytes / records.max(1.0), segments)]);
     }
     let projected = redis_projection(f, meters);
-    row(&mut o, &["Redis records per meter projected to steady state (measured load + events, 33 freezes at the measured bytes per field), bytes", "", &opt(projected, thousands)]);
+    row(&mut o, &["Redis records per meter projected to steady state (measured load + events, 33 freezes at the measured bytes per freeze), bytes", "", &opt(projected, thousands)]);
     if let Some(arch) = f.redis_archive {
         row(
             &mut o,

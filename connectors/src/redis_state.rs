@@ -6,26 +6,31 @@ use anyhow::{Context, Result};
 use futures::future::BoxFuture;
 use jicha_pipeline::archive::Customer;
 use jicha_pipeline::billing::BillingPeriod;
-use jicha_pipeline::ids::{IdMap, MeterId};
+use jicha_pipeline::ids::MeterId;
 use jicha_pipeline::record_codec;
-use jicha_pipeline::records::{Record, RecordKey, Stream};
+use jicha_pipeline::records::{Record, Stream};
 use jicha_pipeline::state::{
     Commit, DeadLetter, Snapshot, StateBackend, StateError, StoredTheme, KEEP_DEAD_LETTERS,
     KEEP_SUPPRESSED,
 };
-use jicha_pipeline::store::StoreChange;
+use jicha_pipeline::store::RecordChanges;
 use jicha_pipeline::whitelist::WhitelistEntry;
 use jicha_pipeline::workorder::{SuppressedAlert, WorkOrder};
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use serde::de::DeserializeOwned;
+use std::sync::Mutex;
 use std::time::Duration;
+
+mod segments;
+use segments::{SegmentIndex, SegmentKey, SegmentPlan};
 
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct RedisBackend {
     conn: ConnectionManager,
     prefix: String,
+    segments: Mutex<SegmentIndex>,
 }
 
 fn err(what: &str) -> impl Fn(redis::RedisError) -> StateError + '_ {
@@ -62,6 +67,7 @@ impl RedisBackend {
         Ok(RedisBackend {
             conn,
             prefix: prefix.to_string(),
+            segments: Mutex::default(),
         })
     }
 
@@ -69,51 +75,34 @@ impl RedisBackend {
         format!("{}{name}", self.prefix)
     }
 
-    fn rec_key(&self, stream: Stream, meter: &str) -> String {
-        format!("{}rec:{}:{meter}", self.prefix, stream.name())
-    }
-
-    /// The meter of a `rec:{stream}:{meter}` key.
+    /// The meter of a legacy `rec:{stream}:{meter}` key.
     fn meter_of(&self, key: &str) -> Option<MeterId> {
         let rest = key.strip_prefix(&self.prefix)?.strip_prefix("rec:")?;
         let (_, meter) = rest.split_once(':')?;
         (!meter.is_empty()).then(|| MeterId::new(meter))
     }
 
-    /// The record changes of a commit as one HSET and one HDEL per key, each
-    /// field at its final state (a record put and evicted in the same batch
-    /// is only deleted).
-    fn queue_records(&self, p: &mut redis::Pipeline, changes: &[StoreChange]) {
-        let mut last: IdMap<(Stream, &str, RecordKey), Option<&Record>> =
-            IdMap::with_capacity_and_hasher(changes.len(), Default::default());
-        for ch in changes {
-            match ch {
-                StoreChange::Put(r) => {
-                    last.insert((r.stream(), r.meter_id().as_str(), r.key()), Some(r));
-                }
-                StoreChange::Delete(s, m, k) => {
-                    last.insert((*s, m.as_str(), k.clone()), None);
-                }
-            }
+    fn index(&self) -> Result<std::sync::MutexGuard<'_, SegmentIndex>, StateError> {
+        self.segments.lock().map_err(|_| {
+            StateError("segment index poisoned (a commit panicked); restart jicha".into())
+        })
+    }
+
+    /// Queues a commit's segment writes and unlinks.
+    fn queue_records(
+        &self,
+        p: &mut redis::Pipeline,
+        changes: &RecordChanges,
+    ) -> Result<(), StateError> {
+        let SegmentPlan { writes, unlink } = self.index()?.plan(&self.prefix, changes);
+        for (key, blob) in writes {
+            p.set(key, blob).ignore();
         }
-        type Fields = (Vec<(String, Vec<u8>)>, Vec<String>);
-        let mut per_key: IdMap<(Stream, &str), Fields> = IdMap::default();
-        for ((stream, meter, key), r) in last {
-            let (puts, dels) = per_key.entry((stream, meter)).or_default();
-            match r {
-                Some(r) => puts.push((key.field(), record_codec::encode(r))),
-                None => dels.push(key.field()),
-            }
+        // One UNLINK per few thousand keys: Redis frees the values in the background.
+        for keys in unlink.chunks(4096) {
+            p.unlink(keys).ignore();
         }
-        for ((stream, meter), (puts, dels)) in per_key {
-            let key = self.rec_key(stream, meter);
-            if !puts.is_empty() {
-                p.hset_multiple(&key, &puts).ignore();
-            }
-            if !dels.is_empty() {
-                p.hdel(&key, dels).ignore();
-            }
-        }
+        Ok(())
     }
 
     async fn hvals<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, StateError> {
@@ -136,11 +125,54 @@ impl RedisBackend {
             .collect())
     }
 
+    /// Every stored record, in the order to restore them: records of the
+    /// per-meter layout of earlier versions first (migrated to segments
+    /// here), then segments oldest first.
     async fn load_records(&self) -> Result<Vec<Record>, StateError> {
+        let mut out = self.migrate_legacy_records().await?;
+        let mut c = self.conn.clone();
+        let keys = scan_keys(&mut c, &format!("{}seg:*", self.prefix))
+            .await
+            .map_err(err("scan"))?;
+        let mut found = Vec::new();
+        for key in keys {
+            match SegmentKey::parse(&self.prefix, &key) {
+                Some(k) => found.push((k, key)),
+                None => tracing::warn!(%key, "key under seg: that is not a segment skipped"),
+            }
+        }
+        let mut segments = Vec::with_capacity(found.len());
+        for chunk in found.chunks(64) {
+            let mut p = redis::pipe();
+            for (_, key) in chunk {
+                p.get(key);
+            }
+            let blobs: Vec<Option<Vec<u8>>> = p.query_async(&mut c).await.map_err(err("get"))?;
+            for ((k, key), blob) in chunk.iter().zip(blobs) {
+                if let Some(blob) = blob {
+                    self.index()?.restore(k, key.clone());
+                    segments.push((k.clone(), key.clone(), blob));
+                }
+            }
+        }
+        out.extend(segments::records_of(
+            segments,
+            |key, e| tracing::warn!(%key, error = %e, "stored segment skipped"),
+        ));
+        Ok(out)
+    }
+
+    /// Records of the per-meter hashes (`rec:{stream}:{meter}`) earlier
+    /// versions wrote, rewritten as segments in one transaction that also
+    /// deletes the hashes.
+    async fn migrate_legacy_records(&self) -> Result<Vec<Record>, StateError> {
         let mut c = self.conn.clone();
         let keys = scan_keys(&mut c, &format!("{}rec:*", self.prefix))
             .await
             .map_err(err("scan"))?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         for chunk in keys.chunks(500) {
             let mut p = redis::pipe();
@@ -161,7 +193,25 @@ impl RedisBackend {
                 }
             }
         }
-        Ok(out)
+        let changes = RecordChanges {
+            puts: out,
+            evicted: None,
+        };
+        let mut p = redis::pipe();
+        p.atomic();
+        self.queue_records(&mut p, &changes)?;
+        for chunk in keys.chunks(4096) {
+            p.unlink(chunk).ignore();
+        }
+        p.query_async::<()>(&mut c)
+            .await
+            .map_err(err("migrate records"))?;
+        tracing::info!(
+            records = changes.puts.len(),
+            keys = keys.len(),
+            "records of the per-meter layout migrated to segments"
+        );
+        Ok(changes.puts)
     }
 }
 
@@ -237,7 +287,7 @@ impl StateBackend for RedisBackend {
         Box::pin(async move {
             let mut p = redis::pipe();
             p.atomic();
-            self.queue_records(&mut p, &c.records);
+            self.queue_records(&mut p, &c.records)?;
             for (s, t) in &c.watermarks {
                 p.hset(self.key("wm"), s.name(), *t).ignore();
             }
@@ -282,7 +332,13 @@ impl StateBackend for RedisBackend {
             // Bounded: a commit that cannot finish fails and is retried,
             // rather than holding the monitor (and its API) indefinitely.
             match tokio::time::timeout(COMMIT_TIMEOUT, p.query_async::<()>(&mut conn)).await {
-                Ok(r) => r.map_err(err("commit")),
+                Ok(Ok(())) => {
+                    if let Some(e) = &c.records.evicted {
+                        self.index()?.evicted(e);
+                    }
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(err("commit")(e)),
                 Err(_) => Err(StateError(format!(
                     "redis commit: no answer within {} s",
                     COMMIT_TIMEOUT.as_secs()

@@ -102,6 +102,12 @@ impl Archive {
         self.meters.get(id)
     }
 
+    /// The archive's own copy of a meter id, to share rather than keep
+    /// another copy per record.
+    pub fn meter_id(&self, id: &MeterId) -> Option<&MeterId> {
+        self.meters.get_key_value(id).map(|(k, _)| k)
+    }
+
     pub fn len(&self) -> usize {
         self.customers.len()
     }

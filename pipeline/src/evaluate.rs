@@ -45,8 +45,9 @@ impl Sources<'_> {
                     .succ_opt()
                     .unwrap_or(local_ms_to_date(hi));
                 self.store
-                    .freeze_range(local_ms_to_date(lo), to)
-                    .map(|f| date_to_local_ms(f.date))
+                    .freeze_dates(local_ms_to_date(lo), to)
+                    .into_iter()
+                    .map(date_to_local_ms)
                     .filter(|t| *t >= lo && *t < hi)
                     .collect()
             }
@@ -174,12 +175,11 @@ impl Sources<'_> {
     fn rows_in(&self, table: SourceTable, w: &Window) -> usize {
         let (a, b) = (self.utc(w.start), self.utc(w.end));
         match table {
-            SourceTable::LoadPoint => self.store.load_range(a, b).count(),
-            SourceTable::MeterEvent => self.store.event_range(a, b).count(),
+            SourceTable::LoadPoint => self.store.load_count(a, b),
+            SourceTable::MeterEvent => self.store.event_count(a, b),
             SourceTable::MeterDay => self
                 .store
-                .freeze_range(self.clock.local_date(a), self.clock.local_date(b))
-                .count(),
+                .freeze_count(self.clock.local_date(a), self.clock.local_date(b)),
             SourceTable::Bill => 0,
         }
     }

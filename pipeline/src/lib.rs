@@ -8,8 +8,9 @@
 //! | module | job |
 //! |---|---|
 //! | [`decode`] | MQTT payload → validated records, or rejections with reasons |
-//! | [`record_codec`] | the compact binary form records are stored in |
-//! | [`store`] | keyed window state; a re-sent record replaces the earlier one |
+//! | [`record_codec`] | the compact binary form of one record |
+//! | [`segment_codec`] | one commit's records of one instant or date, as one stored blob |
+//! | [`store`] | keyed window state, bucketed by instant; a re-sent record replaces the earlier one |
 //! | [`watermark`] | per-stream event-time progress and lateness |
 //! | [`window`] | `tumble` / `hop` / `cumulate` on the business wall clock |
 //! | [`theme`] | a theme file: header, parameters, window rewrite |
@@ -31,6 +32,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod record_codec;
 pub mod records;
+pub mod segment_codec;
 pub mod state;
 pub mod store;
 pub mod tables;

@@ -15,7 +15,7 @@ use crate::records::{Record, Stream};
 use crate::state::{
     Commit, DeadLetter, StateBackend, StateError, StoredTheme, KEEP_DEAD_LETTERS, KEEP_SUPPRESSED,
 };
-use crate::store::{RecordStore, Upsert};
+use crate::store::{Eviction, RecordStore, Upsert};
 use crate::theme::{SourceTable, ThemeDef};
 use crate::time::{BusinessClock, EpochMs, DAY_MS, HOUR_MS};
 use crate::watermark::Watermarks;
@@ -401,11 +401,13 @@ impl Monitor {
         core: &mut Core,
         stream: Stream,
         topic: &str,
-        rec: Record,
+        mut rec: Record,
         raw: &str,
         rep: &mut IngestReport,
     ) {
-        if core.archive.meter(rec.meter_id()).is_none() {
+        if let Some(id) = core.archive.meter_id(rec.meter_id()) {
+            rec.set_meter_id(id.clone());
+        } else {
             rep.rejected += 1;
             let detail = format!(
                 "meter {} is not in the archive; load it with POST /api/v1/archive first",
@@ -645,19 +647,18 @@ impl Monitor {
         let freeze = cutoff(Stream::Freeze, 2 * DAY_MS)
             .map(|t| self.clock().local_date(t))
             .unwrap_or(chrono::NaiveDate::MIN);
-        core.store.evict(load, freeze, event);
+        core.store.evict(Eviction {
+            load_before: load,
+            freeze_before: freeze,
+            event_before: event,
+        });
     }
 
     /// Moves the changes made since the last stage into the commit slot,
     /// once the commit before has ended.
     async fn stage(&self, core: &mut Core) -> tokio::sync::OwnedMutexGuard<Commit> {
         let changes = core.store.take_changes();
-        if core.pending.records.is_empty() {
-            // The usual case: move a batch's changes rather than copy them.
-            core.pending.records = changes;
-        } else {
-            core.pending.records.extend(changes);
-        }
+        core.pending.records.extend(changes);
         core.pending.workorders.extend(
             core.book
                 .take_dirty()

@@ -2,14 +2,16 @@
 //!
 //! JSON cost ≈ 255 B per load point and ≈ 344 B per freeze in Redis, and
 //! serialising it was a large share of a commit's CPU (`docs/performance.md`).
-//! This form is 10–40 B: the meter id is left out (it is in the key the
-//! record is stored under), instants and dates are zig-zag varints, and each
+//! This form is 5–40 B: the meter id is left out (the segment it is stored
+//! in names it, `crate::segment_codec`), instants and dates are zig-zag
+//! varints relative to a [`Base`] (the segment's instant), and each
 //! decimal is its scale byte plus its mantissa as a zig-zag varint, so it
 //! round-trips exactly. The first byte names the record kind and is never
 //! `{`, so values written as JSON by earlier versions are still told apart
 //! and read.
 //!
-//! Layout (all integers zig-zag LEB128 unless noted):
+//! Layout (all integers zig-zag LEB128 unless noted; ts and date minus the
+//! base):
 //! - load:   `0x01` ts, presence byte (bit i: the i-th optional field),
 //!   `p_kw`, then q_kvar, ua, ub, uc, ia, ib, ic, pf when present
 //! - freeze: `0x02` date (days since 1970-01-01), ts, presence byte,
@@ -29,7 +31,7 @@ const EVENT: u8 = 0x03;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("stored record unreadable: {0}; delete the key (it will not be used) or restore Redis from a backup")]
-pub struct CodecError(&'static str);
+pub struct CodecError(pub(crate) &'static str);
 
 /// Whether `bytes` is a record in this form (rather than legacy JSON).
 pub fn is_binary(bytes: &[u8]) -> bool {
@@ -38,19 +40,43 @@ pub fn is_binary(bytes: &[u8]) -> bool {
 
 pub fn encode(r: &Record) -> Vec<u8> {
     let mut w = Vec::with_capacity(32);
+    encode_into(r, Base::ZERO, &mut w);
+    w
+}
+
+/// What instants and dates are written relative to. A record alone uses
+/// [`Base::ZERO`]; a segment of records of one instant or date
+/// (`crate::segment_codec`) uses that instant, so each record's own
+/// instant takes one byte instead of six.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Base {
+    pub ms: i64,
+    pub days: i64,
+}
+
+impl Base {
+    pub const ZERO: Base = Base { ms: 0, days: 0 };
+}
+
+/// Appends `r` in the binary form, instants relative to `base`.
+pub fn encode_into(r: &Record, base: Base, w: &mut Vec<u8>) {
+    let ms = |t: i64| i128::from(t) - i128::from(base.ms);
     match r {
         Record::Load(l) => {
             w.push(LOAD);
-            put_int(&mut w, l.ts as i128);
+            put_int(w, ms(l.ts));
             let opts = [l.q_kvar, l.ua, l.ub, l.uc, l.ia, l.ib, l.ic, l.pf];
-            put_presence(&mut w, &opts);
-            put_decimal(&mut w, l.p_kw);
-            opts.iter().flatten().for_each(|d| put_decimal(&mut w, *d));
+            put_presence(w, &opts);
+            put_decimal(w, l.p_kw);
+            opts.iter().flatten().for_each(|d| put_decimal(w, *d));
         }
         Record::Freeze(f) => {
             w.push(FREEZE);
-            put_int(&mut w, days_since_epoch(f.date) as i128);
-            put_int(&mut w, f.ts as i128);
+            put_int(
+                w,
+                i128::from(days_since_epoch(f.date)) - i128::from(base.days),
+            );
+            put_int(w, ms(f.ts));
             let opts = [
                 f.reg_sharp,
                 f.reg_peak,
@@ -58,30 +84,37 @@ pub fn encode(r: &Record) -> Vec<u8> {
                 f.reg_valley,
                 f.reg_q_total,
             ];
-            put_presence(&mut w, &opts);
-            put_decimal(&mut w, f.reg_total);
-            opts.iter().flatten().for_each(|d| put_decimal(&mut w, *d));
+            put_presence(w, &opts);
+            put_decimal(w, f.reg_total);
+            opts.iter().flatten().for_each(|d| put_decimal(w, *d));
         }
         Record::Event(e) => {
             w.push(EVENT);
-            put_int(&mut w, e.ts as i128);
-            put_str(&mut w, &e.code);
-            put_presence(&mut w, &[e.phase.as_ref(), e.state.as_ref()]);
+            put_int(w, ms(e.ts));
+            put_str(w, &e.code);
+            put_presence(w, &[e.phase.as_ref(), e.state.as_ref()]);
             [&e.phase, &e.state]
                 .into_iter()
                 .flatten()
-                .for_each(|s| put_str(&mut w, s));
+                .for_each(|s| put_str(w, s));
         }
     }
-    w
 }
 
 /// Reads a record stored for `meter`; never panics on any input.
 pub fn decode(meter: &MeterId, bytes: &[u8]) -> Result<Record, CodecError> {
+    decode_from(meter, bytes, Base::ZERO)
+}
+
+/// Reads a record written relative to `base`.
+pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, CodecError> {
     let mut r = Reader(bytes);
+    let ms = |v: i128| {
+        i64::try_from(v + i128::from(base.ms)).map_err(|_| CodecError("instant out of range"))
+    };
     let record = match r.byte()? {
         LOAD => {
-            let ts = r.epoch_ms()?;
+            let ts = ms(r.int()?)?;
             let present = r.byte()?;
             let p_kw = r.decimal()?;
             let mut opt = |i: u8| r.opt_decimal(present, i);
@@ -100,12 +133,12 @@ pub fn decode(meter: &MeterId, bytes: &[u8]) -> Result<Record, CodecError> {
             })
         }
         FREEZE => {
-            let days = r.int()?;
+            let days = r.int()? + i128::from(base.days);
             let date = i32::try_from(days)
                 .ok()
                 .and_then(|d| epoch_day().checked_add_signed(chrono::Duration::days(d as i64)))
                 .ok_or(CodecError("freeze date out of range"))?;
-            let ts = r.epoch_ms()?;
+            let ts = ms(r.int()?)?;
             let present = r.byte()?;
             let reg_total = r.decimal()?;
             let mut opt = |i: u8| r.opt_decimal(present, i);
@@ -122,7 +155,7 @@ pub fn decode(meter: &MeterId, bytes: &[u8]) -> Result<Record, CodecError> {
             })
         }
         EVENT => {
-            let ts = r.epoch_ms()?;
+            let ts = ms(r.int()?)?;
             let code = r.string()?;
             let present = r.byte()?;
             let phase = if present & 1 != 0 {
@@ -155,7 +188,7 @@ fn epoch_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
 }
 
-fn days_since_epoch(d: NaiveDate) -> i64 {
+pub(crate) fn days_since_epoch(d: NaiveDate) -> i64 {
     (d - epoch_day()).num_days()
 }
 
@@ -167,7 +200,7 @@ fn put_presence<T>(w: &mut Vec<u8>, opts: &[Option<T>]) {
     w.push(bits);
 }
 
-fn put_int(w: &mut Vec<u8>, v: i128) {
+pub(crate) fn put_int(w: &mut Vec<u8>, v: i128) {
     let mut z = ((v << 1) ^ (v >> 127)) as u128;
     loop {
         let b = (z & 0x7f) as u8;
@@ -186,20 +219,25 @@ fn put_decimal(w: &mut Vec<u8>, d: Decimal) {
 }
 
 fn put_str(w: &mut Vec<u8>, s: &str) {
-    put_int(w, s.len() as i128);
-    w.extend_from_slice(s.as_bytes());
+    put_bytes(w, s.as_bytes());
 }
 
-struct Reader<'a>(&'a [u8]);
+/// A length-prefixed run of bytes.
+pub(crate) fn put_bytes(w: &mut Vec<u8>, b: &[u8]) {
+    put_int(w, b.len() as i128);
+    w.extend_from_slice(b);
+}
 
-impl Reader<'_> {
-    fn byte(&mut self) -> Result<u8, CodecError> {
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Reader<'a> {
+    pub(crate) fn byte(&mut self) -> Result<u8, CodecError> {
         let (&b, rest) = self.0.split_first().ok_or(CodecError("truncated"))?;
         self.0 = rest;
         Ok(b)
     }
 
-    fn int(&mut self) -> Result<i128, CodecError> {
+    pub(crate) fn int(&mut self) -> Result<i128, CodecError> {
         let mut z: u128 = 0;
         for shift in (0..128).step_by(7) {
             let b = self.byte()?;
@@ -210,10 +248,6 @@ impl Reader<'_> {
             }
         }
         Err(CodecError("integer too long"))
-    }
-
-    fn epoch_ms(&mut self) -> Result<i64, CodecError> {
-        i64::try_from(self.int()?).map_err(|_| CodecError("instant out of range"))
     }
 
     fn decimal(&mut self) -> Result<Decimal, CodecError> {
@@ -230,14 +264,19 @@ impl Reader<'_> {
         self.decimal().map(Some)
     }
 
-    fn string(&mut self) -> Result<String, CodecError> {
-        let len = usize::try_from(self.int()?).map_err(|_| CodecError("bad string length"))?;
+    /// A length-prefixed run of bytes.
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], CodecError> {
+        let len = usize::try_from(self.int()?).map_err(|_| CodecError("bad length"))?;
         if len > self.0.len() {
             return Err(CodecError("truncated"));
         }
         let (s, rest) = self.0.split_at(len);
         self.0 = rest;
-        String::from_utf8(s.to_vec()).map_err(|_| CodecError("string is not UTF-8"))
+        Ok(s)
+    }
+
+    fn string(&mut self) -> Result<String, CodecError> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| CodecError("string is not UTF-8"))
     }
 }
 

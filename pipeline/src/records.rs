@@ -124,6 +124,14 @@ impl Record {
         }
     }
 
+    pub fn set_meter_id(&mut self, id: MeterId) {
+        match self {
+            Record::Load(r) => r.meter_id = id,
+            Record::Freeze(r) => r.meter_id = id,
+            Record::Event(r) => r.meter_id = id,
+        }
+    }
+
     /// Key within the meter.
     pub fn key(&self) -> RecordKey {
         match self {

@@ -7,7 +7,7 @@
 use crate::archive::Customer;
 use crate::billing::BillingPeriod;
 use crate::records::{Record, RecordKey, Stream};
-use crate::store::StoreChange;
+use crate::store::RecordChanges;
 use crate::time::EpochMs;
 use crate::whitelist::WhitelistEntry;
 use crate::workorder::{SuppressedAlert, WorkOrder};
@@ -38,7 +38,7 @@ pub struct StoredTheme {
 /// so two commits merge by extending (used while the backend is down).
 #[derive(Debug, Default, Clone)]
 pub struct Commit {
-    pub records: Vec<StoreChange>,
+    pub records: RecordChanges,
     pub watermarks: BTreeMap<Stream, EpochMs>,
     pub progress: BTreeMap<String, EpochMs>,
     pub workorders: BTreeMap<String, WorkOrder>,
@@ -84,7 +84,10 @@ impl Commit {
     }
 
     pub fn size(&self) -> usize {
-        self.records.len() + self.workorders.len() + self.suppressed.len() + self.dead_letters.len()
+        self.records.puts.len()
+            + self.workorders.len()
+            + self.suppressed.len()
+            + self.dead_letters.len()
     }
 }
 
@@ -171,16 +174,12 @@ impl StateBackend for MemoryBackend {
                 .inner
                 .lock()
                 .map_err(|_| StateError("memory state poisoned".into()))?;
-            for ch in &c.records {
-                match ch {
-                    StoreChange::Put(r) => {
-                        st.records
-                            .insert((r.stream(), r.meter_id().to_string(), r.key()), r.clone());
-                    }
-                    StoreChange::Delete(s, m, k) => {
-                        st.records.remove(&(*s, m.to_string(), k.clone()));
-                    }
-                }
+            for r in &c.records.puts {
+                st.records
+                    .insert((r.stream(), r.meter_id().to_string(), r.key()), r.clone());
+            }
+            if let Some(e) = c.records.evicted {
+                st.records.retain(|_, r| !e.drops(r));
             }
             st.snap.watermarks.extend(c.watermarks.clone());
             st.snap.progress.extend(c.progress.clone());

@@ -2,12 +2,19 @@
 //! theme, keyed so that a re-sent record replaces the earlier one. The store
 //! also remembers what changed since the last flush, which is exactly what
 //! the state backend has to persist.
+//!
+//! Records are grouped by the instant (load points, events) or date
+//! (freezes) they belong to: a bucket per instant, each meter's record found
+//! through a hash index. Windows read whole instants and eviction drops
+//! whole instants, so the ordered map stays as small as the number of
+//! instants kept (a dozen for load points), not the number of records.
 
 use crate::ids::MeterId;
-use crate::records::{Freeze, LoadPoint, MeterEvent, Record, RecordKey, Stream};
+use crate::records::{Freeze, LoadPoint, MeterEvent, Record};
 use crate::time::EpochMs;
 use chrono::NaiveDate;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hash};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upsert {
@@ -17,39 +24,157 @@ pub enum Upsert {
     Unchanged,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum StoreChange {
-    Put(Record),
-    Delete(Stream, MeterId, RecordKey),
+/// Where eviction has reached: every record before these is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Eviction {
+    pub load_before: EpochMs,
+    pub freeze_before: NaiveDate,
+    pub event_before: EpochMs,
 }
+
+impl Eviction {
+    /// The further of two evictions, field by field.
+    pub fn max(self, other: Eviction) -> Eviction {
+        Eviction {
+            load_before: self.load_before.max(other.load_before),
+            freeze_before: self.freeze_before.max(other.freeze_before),
+            event_before: self.event_before.max(other.event_before),
+        }
+    }
+
+    /// Whether `r` lies before the eviction point (and so is gone).
+    pub fn drops(&self, r: &Record) -> bool {
+        match r {
+            Record::Load(l) => l.ts < self.load_before,
+            Record::Freeze(f) => f.date < self.freeze_before,
+            Record::Event(e) => e.ts < self.event_before,
+        }
+    }
+}
+
+/// What the store changed since the last [`RecordStore::take_changes`]:
+/// records put (new or replaced, in order), and how far eviction went. A
+/// record put and then evicted is covered by the eviction.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RecordChanges {
+    pub puts: Vec<Record>,
+    pub evicted: Option<Eviction>,
+}
+
+impl RecordChanges {
+    pub fn is_empty(&self) -> bool {
+        self.puts.is_empty() && self.evicted.is_none()
+    }
+
+    /// Folds later changes into these.
+    pub fn extend(&mut self, later: RecordChanges) {
+        if self.puts.is_empty() {
+            self.puts = later.puts;
+        } else {
+            self.puts.extend(later.puts);
+        }
+        self.evicted = match (self.evicted, later.evicted) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// The records of one instant or date, in arrival order, with an index by
+/// key.
+#[derive(Debug)]
+struct Bucket<K, V, S> {
+    index: HashMap<K, u32, S>,
+    rows: Vec<V>,
+}
+
+impl<K: Hash + Eq, V: PartialEq, S: BuildHasher + Default> Bucket<K, V, S> {
+    fn new() -> Self {
+        Self {
+            index: HashMap::default(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn get(&self, k: &K) -> Option<&V> {
+        self.index.get(k).and_then(|&i| self.rows.get(i as usize))
+    }
+
+    fn put(&mut self, k: K, v: V) -> Upsert {
+        match self.index.get(&k) {
+            Some(&i) => {
+                let old = &mut self.rows[i as usize];
+                if *old == v {
+                    return Upsert::Unchanged;
+                }
+                *old = v;
+                Upsert::Replaced
+            }
+            None => {
+                self.index.insert(k, self.rows.len() as u32);
+                self.rows.push(v);
+                Upsert::Inserted
+            }
+        }
+    }
+}
+
+/// Load points and freezes come only from archive meters (unknown meters are
+/// rejected before the store), so the fast id hash is safe for them. Event
+/// codes are free text from the wire, so events use the default hasher.
+type Buckets<T, K, V, S> = BTreeMap<T, Bucket<K, V, S>>;
+type IdHash = std::hash::BuildHasherDefault<crate::ids::IdHasher>;
+type EventKey = (MeterId, String);
 
 #[derive(Debug, Default)]
 pub struct RecordStore {
-    load: BTreeMap<(EpochMs, MeterId), LoadPoint>,
-    freeze: BTreeMap<(NaiveDate, MeterId), Freeze>,
-    event: BTreeMap<(EpochMs, MeterId, String), MeterEvent>,
-    changes: Vec<StoreChange>,
+    load: Buckets<EpochMs, MeterId, LoadPoint, IdHash>,
+    freeze: Buckets<NaiveDate, MeterId, Freeze, IdHash>,
+    event: Buckets<EpochMs, EventKey, MeterEvent, std::hash::RandomState>,
+    changes: RecordChanges,
 }
 
-fn put<K: Ord, V: PartialEq>(map: &mut BTreeMap<K, V>, k: K, v: V) -> Upsert {
-    match map.get(&k) {
-        Some(old) if *old == v => Upsert::Unchanged,
-        Some(_) => {
-            map.insert(k, v);
-            Upsert::Replaced
-        }
-        None => {
-            map.insert(k, v);
-            Upsert::Inserted
-        }
-    }
+fn put<T: Ord, K: Hash + Eq, V: PartialEq, S: BuildHasher + Default>(
+    map: &mut Buckets<T, K, V, S>,
+    at: T,
+    k: K,
+    v: V,
+) -> Upsert {
+    map.entry(at).or_insert_with(Bucket::new).put(k, v)
+}
+
+fn rows<'a, T: Ord, K, V, S>(
+    map: &'a Buckets<T, K, V, S>,
+    range: impl std::ops::RangeBounds<T>,
+) -> impl Iterator<Item = &'a V> {
+    map.range(range).flat_map(|(_, b)| b.rows.iter())
+}
+
+/// Drops the buckets before `before`; true if any were there.
+fn drop_before<T: Ord + Copy, B>(map: &mut BTreeMap<T, B>, before: T) -> bool {
+    let keep = map.split_off(&before);
+    !std::mem::replace(map, keep).is_empty()
+}
+
+fn count<T: Ord + Copy, K, V, S>(map: &Buckets<T, K, V, S>, from: T, to: T) -> usize {
+    map.range(from..to.max(from))
+        .map(|(_, b)| b.rows.len())
+        .sum()
+}
+
+fn bucket_keys<T: Ord + Copy, B>(map: &BTreeMap<T, B>, from: T, to: T) -> Vec<T> {
+    map.range(from..to.max(from)).map(|(t, _)| *t).collect()
+}
+
+fn len<T, K, V, S>(map: &Buckets<T, K, V, S>) -> usize {
+    map.values().map(|b| b.rows.len()).sum()
 }
 
 impl RecordStore {
     pub fn upsert(&mut self, r: Record) -> Upsert {
         let outcome = self.insert_quiet(r.clone());
         if outcome != Upsert::Unchanged {
-            self.changes.push(StoreChange::Put(r));
+            self.changes.puts.push(r);
         }
         outcome
     }
@@ -57,11 +182,12 @@ impl RecordStore {
     /// Restores a record from the backend without marking it changed.
     pub fn insert_quiet(&mut self, r: Record) -> Upsert {
         match r {
-            Record::Load(l) => put(&mut self.load, (l.ts, l.meter_id.clone()), l),
-            Record::Freeze(f) => put(&mut self.freeze, (f.date, f.meter_id.clone()), f),
+            Record::Load(l) => put(&mut self.load, l.ts, l.meter_id.clone(), l),
+            Record::Freeze(f) => put(&mut self.freeze, f.date, f.meter_id.clone(), f),
             Record::Event(e) => put(
                 &mut self.event,
-                (e.ts, e.meter_id.clone(), e.code.clone()),
+                e.ts,
+                (e.meter_id.clone(), e.code.clone()),
                 e,
             ),
         }
@@ -69,20 +195,21 @@ impl RecordStore {
 
     pub fn contains_same(&self, r: &Record) -> bool {
         match r {
-            Record::Load(l) => self.load.get(&(l.ts, l.meter_id.clone())) == Some(l),
-            Record::Freeze(f) => self.freeze.get(&(f.date, f.meter_id.clone())) == Some(f),
+            Record::Load(l) => self.load.get(&l.ts).and_then(|b| b.get(&l.meter_id)) == Some(l),
+            Record::Freeze(f) => self.freeze_of(f.date, &f.meter_id) == Some(f),
             Record::Event(e) => {
-                self.event.get(&(e.ts, e.meter_id.clone(), e.code.clone())) == Some(e)
+                let key = (e.meter_id.clone(), e.code.clone());
+                self.event.get(&e.ts).and_then(|b| b.get(&key)) == Some(e)
             }
         }
     }
 
-    pub fn take_changes(&mut self) -> Vec<StoreChange> {
+    pub fn take_changes(&mut self) -> RecordChanges {
         std::mem::take(&mut self.changes)
     }
 
     pub fn len(&self) -> usize {
-        self.load.len() + self.freeze.len() + self.event.len()
+        len(&self.load) + len(&self.freeze) + len(&self.event)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -90,93 +217,64 @@ impl RecordStore {
     }
 
     pub fn load_range(&self, from: EpochMs, to: EpochMs) -> impl Iterator<Item = &LoadPoint> {
-        self.load
-            .range((from, MeterId::new(""))..(to, MeterId::new("")))
-            .map(|(_, v)| v)
+        rows(&self.load, from..to.max(from))
     }
 
-    /// The distinct instants of load points in `[from, to)`. Jumps from one
-    /// instant to the next instead of visiting every meter's point.
+    pub fn load_count(&self, from: EpochMs, to: EpochMs) -> usize {
+        count(&self.load, from, to)
+    }
+
+    /// The distinct instants of load points in `[from, to)`.
     pub fn load_times(&self, from: EpochMs, to: EpochMs) -> Vec<EpochMs> {
-        let none = MeterId::new("");
-        distinct_times(from, to, |a| {
-            self.load
-                .range((a, none.clone())..(to, none.clone()))
-                .next()
-                .map(|((t, _), _)| *t)
-        })
+        bucket_keys(&self.load, from, to)
     }
 
     /// The distinct instants of events in `[from, to)`.
     pub fn event_times(&self, from: EpochMs, to: EpochMs) -> Vec<EpochMs> {
-        let none = MeterId::new("");
-        distinct_times(from, to, |a| {
-            self.event
-                .range((a, none.clone(), String::new())..(to, none.clone(), String::new()))
-                .next()
-                .map(|((t, _, _), _)| *t)
-        })
+        bucket_keys(&self.event, from, to)
     }
 
     pub fn freeze_range(&self, from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = &Freeze> {
-        self.freeze
-            .range((from, MeterId::new(""))..(to, MeterId::new("")))
-            .map(|(_, v)| v)
+        rows(&self.freeze, from..to.max(from))
     }
 
     pub fn freeze_of(&self, date: NaiveDate, meter: &MeterId) -> Option<&Freeze> {
-        self.freeze.get(&(date, meter.clone()))
+        self.freeze.get(&date).and_then(|b| b.get(meter))
     }
 
     pub fn event_range(&self, from: EpochMs, to: EpochMs) -> impl Iterator<Item = &MeterEvent> {
-        self.event
-            .range((from, MeterId::new(""), String::new())..(to, MeterId::new(""), String::new()))
-            .map(|(_, v)| v)
+        rows(&self.event, from..to.max(from))
     }
 
-    /// Drops load points and events before `load_before`/`event_before` and
-    /// freezes of dates before `freeze_before`: no window can need them now.
-    pub fn evict(&mut self, load_before: EpochMs, freeze_before: NaiveDate, event_before: EpochMs) {
-        let keep = self.load.split_off(&(load_before, MeterId::new("")));
-        for ((ts, m), _) in std::mem::replace(&mut self.load, keep) {
-            self.changes
-                .push(StoreChange::Delete(Stream::Load, m, RecordKey::Load(ts)));
-        }
-        let keep = self.freeze.split_off(&(freeze_before, MeterId::new("")));
-        for ((d, m), _) in std::mem::replace(&mut self.freeze, keep) {
-            self.changes
-                .push(StoreChange::Delete(Stream::Freeze, m, RecordKey::Freeze(d)));
-        }
-        let keep = self
-            .event
-            .split_off(&(event_before, MeterId::new(""), String::new()));
-        for ((ts, m, code), _) in std::mem::replace(&mut self.event, keep) {
-            self.changes.push(StoreChange::Delete(
-                Stream::Event,
-                m,
-                RecordKey::Event(ts, code),
-            ));
-        }
+    pub fn event_count(&self, from: EpochMs, to: EpochMs) -> usize {
+        count(&self.event, from, to)
     }
-}
 
-/// Collects `first_at(a)` (the first instant ≥ a, below `to`) from `from` on.
-fn distinct_times(
-    from: EpochMs,
-    to: EpochMs,
-    first_at: impl Fn(EpochMs) -> Option<EpochMs>,
-) -> Vec<EpochMs> {
-    let mut out = Vec::new();
-    let mut at = from;
-    while at < to {
-        let Some(t) = first_at(at) else { break };
-        out.push(t);
-        match t.checked_add(1) {
-            Some(next) => at = next,
-            None => break,
+    pub fn freeze_count(&self, from: NaiveDate, to: NaiveDate) -> usize {
+        count(&self.freeze, from, to)
+    }
+
+    /// The distinct dates of freezes in `[from, to)`.
+    pub fn freeze_dates(&self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+        bucket_keys(&self.freeze, from, to)
+    }
+
+    /// Drops load points and events before `e.load_before`/`e.event_before`
+    /// and freezes of dates before `e.freeze_before`: no window can need
+    /// them now.
+    pub fn evict(&mut self, e: Eviction) {
+        let dropped = drop_before(&mut self.load, e.load_before)
+            | drop_before(&mut self.freeze, e.freeze_before)
+            | drop_before(&mut self.event, e.event_before);
+        // Only an eviction that removed something needs persisting; a
+        // backend drops the same buckets (and any put before them).
+        if dropped {
+            self.changes.extend(RecordChanges {
+                puts: Vec::new(),
+                evicted: Some(e),
+            });
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -200,26 +298,57 @@ mod tests {
         })
     }
 
+    fn evict_load_before(ts: EpochMs) -> Eviction {
+        Eviction {
+            load_before: ts,
+            freeze_before: NaiveDate::MIN,
+            event_before: EpochMs::MIN,
+        }
+    }
+
     #[test]
     fn resend_replaces_and_identical_is_unchanged() {
         let mut s = RecordStore::default();
         assert_eq!(s.upsert(lp(0, 5)), Upsert::Inserted);
         assert_eq!(s.upsert(lp(0, 5)), Upsert::Unchanged);
         assert_eq!(s.upsert(lp(0, 6)), Upsert::Replaced);
+        assert!(s.contains_same(&lp(0, 6)));
+        assert!(!s.contains_same(&lp(0, 5)));
         assert_eq!(s.len(), 1);
-        assert_eq!(s.take_changes().len(), 2);
+        assert_eq!(s.take_changes().puts, vec![lp(0, 5), lp(0, 6)]);
         s.upsert(lp(900_000, 1));
         assert_eq!(s.load_times(0, 900_001), vec![0, 900_000]);
         assert_eq!(s.load_times(1, 900_000), Vec::<i64>::new());
         assert_eq!(s.load_times(5, 0), Vec::<i64>::new());
-        s.evict(900_000, NaiveDate::MIN, 0);
+        assert_eq!(s.load_count(0, 900_001), 2);
+        s.evict(evict_load_before(900_000));
         assert_eq!(s.len(), 1);
-        assert!(matches!(
-            s.take_changes().as_slice(),
-            [
-                StoreChange::Put(_),
-                StoreChange::Delete(Stream::Load, _, RecordKey::Load(0))
-            ]
-        ));
+        let ch = s.take_changes();
+        assert_eq!(ch.puts, vec![lp(900_000, 1)]);
+        assert_eq!(ch.evicted, Some(evict_load_before(900_000)));
+        // Nothing left before the cutoff: nothing to persist.
+        s.evict(evict_load_before(900_000));
+        assert!(s.take_changes().is_empty());
+    }
+
+    #[test]
+    fn merged_changes_keep_order_and_the_furthest_eviction() {
+        let mut a = RecordChanges {
+            puts: vec![lp(0, 1)],
+            evicted: Some(evict_load_before(5)),
+        };
+        a.extend(RecordChanges {
+            puts: vec![lp(0, 2)],
+            evicted: None,
+        });
+        a.extend(RecordChanges {
+            puts: Vec::new(),
+            evicted: Some(evict_load_before(3)),
+        });
+        assert_eq!(a.puts, vec![lp(0, 1), lp(0, 2)]);
+        assert_eq!(a.evicted, Some(evict_load_before(5)));
+        assert!(a
+            .evicted
+            .is_some_and(|e| e.drops(&lp(4, 0)) && !e.drops(&lp(5, 0))));
     }
 }

@@ -113,3 +113,99 @@ fn a_backlog_larger_than_the_internal_queues_is_ingested_and_acknowledged() {
         "load records delivered again after the crash: their acks never went out"
     );
 }
+
+/// Earlier versions kept records in per-meter hashes
+/// (`jicha:rec:{stream}:{meter}`, binary or, older still, JSON values).
+/// After an upgrade those records must still count: they are read at
+/// start-up, moved to segments, and survive the next crash as segments.
+#[test]
+fn records_of_the_per_meter_layout_are_migrated_at_start_up() {
+    use jicha_pipeline::ids::MeterId;
+    use jicha_pipeline::record_codec;
+    use jicha_pipeline::records::{LoadPoint, Record};
+    use redis::Commands;
+
+    let t = |h, m| ts(2026, 11, 3, h, m);
+    let mut env = Env::start(&archive(vec![
+        customer("CA", 400, &[("MA", "1")]),
+        customer("CB", 400, &[("MB", "1")]),
+    ]));
+    env.kill_app();
+    let point = |meter: &str, at: Ts| {
+        Record::Load(LoadPoint {
+            meter_id: MeterId::new(meter),
+            ts: at.unix() * 1000,
+            p_kw: rust_decimal::Decimal::from(500),
+            q_kvar: None,
+            ua: None,
+            ub: None,
+            uc: None,
+            ia: None,
+            ib: None,
+            ic: None,
+            pf: None,
+        })
+    };
+    let field = (t(10, 0).unix() * 1000).to_string();
+    let mut redis = redis::Client::open(format!("redis://127.0.0.1:{}/0", env.svc.redis_port))
+        .and_then(|c| c.get_connection())
+        .expect("connect to the test's Redis");
+    let _: () = redis
+        .hset(
+            "jicha:rec:load:MA",
+            &field,
+            record_codec::encode(&point("MA", t(10, 0))),
+        )
+        .unwrap();
+    let _: () = redis
+        .hset(
+            "jicha:rec:load:MB",
+            &field,
+            serde_json::to_string(&point("MB", t(10, 0))).unwrap(),
+        )
+        .unwrap();
+    env.restart_app();
+
+    // Each stored 10:00 point (500 kW > 1.2 × 400) and a published 10:15
+    // one make a window over capacity.
+    env.loads(vec![
+        load("MA", t(10, 15), 510.0),
+        load("MB", t(10, 15), 510.0),
+        load(FILL_METER, t(12, 0), 1.0),
+    ]);
+    for c in ["CA", "CB"] {
+        let wo = env.wait_wo("over_capacity", c, |_| true);
+        assert_time(&wo, "first_window_start", t(10, 0));
+    }
+    let old: Vec<String> = redis.keys("jicha:rec:*").unwrap();
+    assert!(
+        old.is_empty(),
+        "per-meter hashes left after migration: {old:?}"
+    );
+
+    // A point held only in a segment survives a restart: after a clean
+    // stop its message is acknowledged, so only Redis can bring it back.
+    env.loads(vec![load("MA", t(13, 0), 600.0)]);
+    let pattern = format!("jicha:seg:load:{}:*", t(13, 0).unix() * 1000);
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "the 13:00 point's segment in Redis",
+        &env,
+        || {
+            let found: Vec<String> = redis.keys(&pattern).unwrap_or_default();
+            (!found.is_empty()).then_some(())
+        },
+    );
+    let (stopped, _) = env.terminate_app(std::time::Duration::from_secs(30));
+    assert!(
+        stopped.is_some_and(|s| s.success()),
+        "jicha did not stop cleanly: {stopped:?}"
+    );
+    env.restart_app();
+    env.loads(vec![
+        load("MA", t(13, 15), 600.0),
+        load(FILL_METER, t(15, 0), 1.0),
+    ]);
+    let wo = env.wait_wo("over_capacity", "CA", |w| w["hits"] == 2);
+    assert_time(&wo, "last_window_end", t(13, 30));
+}

@@ -1,0 +1,303 @@
+//! Records in Redis as segments: `{prefix}seg:{stream}:{bucket}:{seq}`, a
+//! string holding the records of one stream and bucket (instant, or date
+//! for freezes) that commit `seq` put (`jicha_pipeline::segment_codec`).
+//!
+//! A commit writes one `SET` per bucket it touched and one `UNLINK` for
+//! every segment of buckets eviction passed, so Redis does a handful of
+//! operations per commit, not one per record. A replaced record is written
+//! again in a later segment; reading segments in `seq` order makes the
+//! latest win. The backend keeps the index of segment keys in memory (read
+//! back by `SCAN` at start-up), so eviction needs no lookup in Redis.
+
+use jicha_pipeline::ids::IdMap;
+use jicha_pipeline::record_codec::CodecError;
+use jicha_pipeline::records::{Record, Stream};
+use jicha_pipeline::segment_codec::{self, bucket_of, SegmentWriter};
+use jicha_pipeline::store::{Eviction, RecordChanges};
+use std::collections::BTreeMap;
+
+/// A segment key, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SegmentKey {
+    pub stream: Stream,
+    pub bucket: i64,
+    pub seq: u64,
+}
+
+fn bucket_text(stream: Stream, bucket: i64) -> String {
+    match stream {
+        Stream::Freeze => date_of(bucket)
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| format!("d{bucket}")),
+        Stream::Load | Stream::Event => bucket.to_string(),
+    }
+}
+
+fn date_of(days: i64) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?
+        .checked_add_signed(chrono::Duration::try_days(days)?)
+}
+
+fn days_of(d: chrono::NaiveDate) -> i64 {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).map_or(0, |e| (d - e).num_days())
+}
+
+impl SegmentKey {
+    pub fn text(&self, prefix: &str) -> String {
+        format!(
+            "{prefix}seg:{}:{}:{}",
+            self.stream.name(),
+            bucket_text(self.stream, self.bucket),
+            self.seq
+        )
+    }
+
+    pub fn parse(prefix: &str, key: &str) -> Option<SegmentKey> {
+        let rest = key.strip_prefix(prefix)?.strip_prefix("seg:")?;
+        let mut parts = rest.split(':');
+        let (stream, bucket, seq) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let stream = Stream::parse(stream)?;
+        let bucket = match stream {
+            Stream::Freeze => match bucket.strip_prefix('d') {
+                Some(days) => days.parse().ok()?,
+                None => days_of(bucket.parse().ok()?),
+            },
+            Stream::Load | Stream::Event => bucket.parse().ok()?,
+        };
+        Some(SegmentKey {
+            stream,
+            bucket,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+/// The bucket before which a stream's segments are evicted.
+fn cutoff(e: &Eviction, stream: Stream) -> i64 {
+    match stream {
+        Stream::Load => e.load_before,
+        Stream::Freeze => days_of(e.freeze_before),
+        Stream::Event => e.event_before,
+    }
+}
+
+/// What one commit does to the records in Redis.
+#[derive(Debug, Default)]
+pub(super) struct SegmentPlan {
+    pub writes: Vec<(String, Vec<u8>)>,
+    pub unlink: Vec<String>,
+}
+
+/// The segment keys Redis holds, by stream and bucket.
+#[derive(Debug, Default)]
+pub(super) struct SegmentIndex {
+    next_seq: u64,
+    keys: BTreeMap<(Stream, i64), Vec<String>>,
+}
+
+impl SegmentIndex {
+    /// Registers a key found in Redis at start-up.
+    pub fn restore(&mut self, k: &SegmentKey, text: String) {
+        self.next_seq = self.next_seq.max(k.seq + 1);
+        self.keys
+            .entry((k.stream, k.bucket))
+            .or_default()
+            .push(text);
+    }
+
+    /// The segments for `changes` under a fresh sequence number, and the
+    /// segments their eviction removes. New keys are indexed at once: if
+    /// the commit fails they may or may not exist, and unlinking a key
+    /// that does not exist is harmless.
+    pub fn plan(&mut self, prefix: &str, changes: &RecordChanges) -> SegmentPlan {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let mut writers: IdMap<(Stream, i64), SegmentWriter> = IdMap::default();
+        for r in &changes.puts {
+            if changes.evicted.is_some_and(|e| e.drops(r)) {
+                continue;
+            }
+            let at = (r.stream(), bucket_of(r));
+            writers
+                .entry(at)
+                .or_insert_with(|| SegmentWriter::new(r))
+                .push(r);
+        }
+        let mut plan = SegmentPlan::default();
+        for ((stream, bucket), w) in writers {
+            let key = SegmentKey {
+                stream,
+                bucket,
+                seq,
+            }
+            .text(prefix);
+            self.keys
+                .entry((stream, bucket))
+                .or_default()
+                .push(key.clone());
+            plan.writes.push((key, w.finish()));
+        }
+        if let Some(e) = changes.evicted {
+            for s in Stream::ALL {
+                let gone = self.keys.range((s, i64::MIN)..(s, cutoff(&e, s)));
+                plan.unlink
+                    .extend(gone.flat_map(|(_, ks)| ks.iter().cloned()));
+            }
+        }
+        plan
+    }
+
+    /// Forgets the segments an eviction removed, once its commit succeeded.
+    pub fn evicted(&mut self, e: &Eviction) {
+        self.keys.retain(|(s, bucket), _| *bucket >= cutoff(e, *s));
+    }
+}
+
+/// Reads the records of segments fetched from Redis, oldest commit first,
+/// so a later copy of a record replaces an earlier one when restored.
+pub(super) fn records_of(
+    mut segments: Vec<(SegmentKey, String, Vec<u8>)>,
+    mut skipped: impl FnMut(&str, CodecError),
+) -> Vec<Record> {
+    segments.sort_by_key(|(k, _, _)| (k.seq, k.stream, k.bucket));
+    let mut out = Vec::new();
+    for (_, key, blob) in segments {
+        match segment_codec::decode(&blob) {
+            Ok(records) => out.extend(records),
+            Err(e) => skipped(&key, e),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jicha_pipeline::ids::MeterId;
+    use jicha_pipeline::records::LoadPoint;
+    use rust_decimal::Decimal;
+
+    fn lp(meter: &str, ts: i64, kw: i64) -> Record {
+        Record::Load(LoadPoint {
+            meter_id: MeterId::new(meter),
+            ts,
+            p_kw: Decimal::from(kw),
+            q_kvar: None,
+            ua: None,
+            ub: None,
+            uc: None,
+            ia: None,
+            ib: None,
+            ic: None,
+            pf: None,
+        })
+    }
+
+    fn evict_load_before(ts: i64) -> Eviction {
+        Eviction {
+            load_before: ts,
+            freeze_before: chrono::NaiveDate::MIN,
+            event_before: i64::MIN,
+        }
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        for k in [
+            SegmentKey {
+                stream: Stream::Load,
+                bucket: 1_793_000_700_000,
+                seq: 7,
+            },
+            SegmentKey {
+                stream: Stream::Freeze,
+                bucket: 20_395,
+                seq: 0,
+            },
+            SegmentKey {
+                stream: Stream::Event,
+                bucket: -5,
+                seq: u64::MAX,
+            },
+        ] {
+            let text = k.text("jicha:");
+            assert_eq!(SegmentKey::parse("jicha:", &text), Some(k), "{text}");
+        }
+        assert_eq!(
+            SegmentKey::parse("jicha:", "jicha:seg:freeze:2025-11-03:1").map(|k| k.bucket),
+            Some(days_of(
+                chrono::NaiveDate::from_ymd_opt(2025, 11, 3).unwrap()
+            ))
+        );
+        for bad in [
+            "jicha:rec:load:M1",
+            "jicha:seg:load:1",
+            "jicha:seg:load:x:1",
+            "jicha:seg:bill:1:1",
+            "jicha:seg:load:1:1:1",
+            "other:seg:load:1:1",
+        ] {
+            assert_eq!(SegmentKey::parse("jicha:", bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_commit_writes_a_segment_per_bucket_and_unlinks_evicted_ones() {
+        let mut idx = SegmentIndex::default();
+        let first = idx.plan(
+            "p:",
+            &RecordChanges {
+                puts: vec![lp("M1", 0, 1), lp("M2", 0, 2), lp("M1", 900, 3)],
+                evicted: None,
+            },
+        );
+        let mut keys: Vec<&str> = first.writes.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort();
+        assert_eq!(keys, ["p:seg:load:0:0", "p:seg:load:900:0"]);
+        assert!(first.unlink.is_empty());
+
+        // A put the same commit evicts is not written; older buckets go.
+        let second = idx.plan(
+            "p:",
+            &RecordChanges {
+                puts: vec![lp("M1", 900, 4), lp("M1", 1800, 5)],
+                evicted: Some(evict_load_before(1800)),
+            },
+        );
+        let written: Vec<&str> = second.writes.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(written, ["p:seg:load:1800:1"]);
+        let mut unlinked = second.unlink.clone();
+        unlinked.sort();
+        assert_eq!(unlinked, ["p:seg:load:0:0", "p:seg:load:900:0"]);
+        idx.evicted(&evict_load_before(1800));
+        let third = idx.plan(
+            "p:",
+            &RecordChanges {
+                puts: vec![lp("M1", 1800, 6)],
+                evicted: Some(evict_load_before(1800)),
+            },
+        );
+        assert!(third.unlink.is_empty());
+
+        // Restoring reads oldest commit first, so the replacement wins; a
+        // damaged segment is reported and skipped.
+        let mut segs: Vec<(SegmentKey, String, Vec<u8>)> = third
+            .writes
+            .into_iter()
+            .chain(second.writes)
+            .map(|(k, v)| (SegmentKey::parse("p:", &k).unwrap(), k, v))
+            .collect();
+        segs.push((
+            SegmentKey::parse("p:", "p:seg:load:5:0").unwrap(),
+            "p:seg:load:5:0".into(),
+            b"junk".to_vec(),
+        ));
+        let mut skipped = Vec::new();
+        let recs = records_of(segs, |k, _| skipped.push(k.to_string()));
+        assert_eq!(skipped, ["p:seg:load:5:0"]);
+        assert_eq!(recs, [lp("M1", 1800, 5), lp("M1", 1800, 6)]);
+    }
+}
