@@ -292,6 +292,11 @@ fn empty_source(theme: &ThemeDef) -> Result<RecordBatch, EngineError> {
             bills: Vec::new(),
         }),
     };
+    // The bill table carries its window columns already.
+    let r = match table {
+        SourceTable::Bill => r,
+        _ => r.and_then(|rows| tables::in_windows(&rows, &[])),
+    };
     r.map_err(table_err(table.name()))
 }
 

@@ -2,15 +2,18 @@
 //! rows. A row that belongs to several windows (hop, cumulate) is copied
 //! once per window with that window's bounds in the hidden window columns,
 //! so the theme's `GROUP BY window` sees exactly an Arroyo window's rows.
+//! Rows are converted to Arrow once per batch and copied per window as
+//! whole column runs.
 
 use crate::archive::Archive;
 use crate::engine::EngineError;
 use crate::records::MeterEvent;
 use crate::store::RecordStore;
-use crate::tables::{self, MeterDay, Placed};
+use crate::tables::{self, MeterDay, Placed, Run};
 use crate::theme::{SourceTable, ThemeDef};
 use crate::time::{date_to_local_ms, local_ms_to_date, BusinessClock, EpochMs, LocalMs};
 use crate::window::Window;
+use chrono::NaiveDate;
 use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::BTreeSet;
 
@@ -67,7 +70,9 @@ impl Sources<'_> {
     }
 
     /// Builds the source table for `windows` (or, row-wise, the rows of
-    /// `range` plus `extra` events).
+    /// `range` plus `extra` events): the rows of every instant (or date)
+    /// some window needs, once and in order, then each window as the run of
+    /// them between its bounds.
     fn batch(
         &self,
         def: &ThemeDef,
@@ -90,86 +95,114 @@ impl Sources<'_> {
                 .map(|w| (Some((w.start, w.end)), self.utc(w.start), self.utc(w.end)))
                 .collect(),
         };
-        match table {
+        let (rows, mut runs) = match table {
             SourceTable::LoadPoint => {
-                let mut rows = Vec::new();
-                for (w, a, b) in &spans {
-                    for r in self.store.load_range(*a, *b) {
-                        if let Some(m) = self.customer(&r.meter_id) {
-                            rows.push(Placed {
-                                row: r,
-                                customer_id: m.customer_id.as_str(),
-                                window: *w,
-                            });
-                        }
-                    }
-                }
-                tables::load_point(&rows, local, &reads).map_err(err)
+                let keys = union(&spans, |a, b| self.store.load_times(a, b));
+                let (rows, offsets) =
+                    self.placed(&keys, |t| self.store.load_at(*t), |r| &r.meter_id);
+                let rows = tables::load_point(&rows, local, &reads).map_err(err)?;
+                (rows, runs_of(&spans, &keys, &offsets))
             }
             SourceTable::MeterEvent => {
-                let mut rows = Vec::new();
-                for (w, a, b) in &spans {
-                    for r in self.store.event_range(*a, *b) {
-                        if let Some(m) = self.customer(&r.meter_id) {
-                            rows.push(Placed {
-                                row: r,
-                                customer_id: m.customer_id.as_str(),
-                                window: *w,
-                            });
-                        }
-                    }
-                }
+                let keys = union(&spans, |a, b| self.store.event_times(a, b));
+                let (mut rows, offsets) =
+                    self.placed(&keys, |t| self.store.events_at(*t), |r| &r.meter_id);
+                let mut runs = runs_of(&spans, &keys, &offsets);
+                let before = rows.len();
                 for r in extra {
                     if let Some(m) = self.customer(&r.meter_id) {
                         rows.push(Placed {
                             row: r,
                             customer_id: m.customer_id.as_str(),
-                            window: None,
                         });
                     }
                 }
-                tables::meter_event(&rows, local, &reads).map_err(err)
+                runs.push(Run {
+                    start: before,
+                    len: rows.len() - before,
+                    window: None,
+                });
+                (
+                    tables::meter_event(&rows, local, &reads).map_err(err)?,
+                    runs,
+                )
             }
             SourceTable::MeterDay => {
-                let mut days = Vec::new();
-                for (w, a, b) in &spans {
-                    let (from, to) = (self.clock.local_date(*a), self.clock.local_date(*b));
-                    for cur in self.store.freeze_range(from, to) {
-                        let Some(prev_date) = cur.date.pred_opt() else {
-                            continue;
-                        };
+                let days: Vec<(Option<(LocalMs, LocalMs)>, NaiveDate, NaiveDate)> = spans
+                    .iter()
+                    .map(|(w, a, b)| (*w, self.clock.local_date(*a), self.clock.local_date(*b)))
+                    .collect();
+                let keys = union(&days, |a, b| self.store.freeze_dates(a, b));
+                let mut meter_days = Vec::new();
+                let mut offsets = Vec::with_capacity(keys.len() + 1);
+                for date in &keys {
+                    offsets.push(meter_days.len());
+                    let Some(prev_date) = date.pred_opt() else {
+                        continue;
+                    };
+                    for cur in self.store.freezes_on(*date) {
                         let (Some(prev), Some(m)) = (
                             self.store.freeze_of(prev_date, &cur.meter_id),
                             self.customer(&cur.meter_id),
                         ) else {
                             continue;
                         };
-                        days.push((
+                        meter_days.push((
                             MeterDay {
                                 cur,
                                 prev,
                                 multiplier: m.multiplier,
                             },
                             m.customer_id.as_str(),
-                            *w,
                         ));
                     }
                 }
-                let rows: Vec<Placed<MeterDay>> = days
+                offsets.push(meter_days.len());
+                let rows: Vec<Placed<MeterDay>> = meter_days
                     .iter()
-                    .map(|(d, c, w)| Placed {
+                    .map(|(d, c)| Placed {
                         row: d,
                         customer_id: c,
-                        window: *w,
                     })
                     .collect();
-                tables::meter_day(&rows, &reads).map_err(err)
+                let rows = tables::meter_day(&rows, &reads).map_err(err)?;
+                (rows, runs_of(&days, &keys, &offsets))
             }
-            SourceTable::Bill => Err(EngineError::Table {
-                table: "bill",
-                message: "billing themes run when a period is posted".into(),
-            }),
+            SourceTable::Bill => {
+                return Err(EngineError::Table {
+                    table: "bill",
+                    message: "billing themes run when a period is posted".into(),
+                })
+            }
+        };
+        runs.retain(|r| r.len > 0);
+        tables::in_windows(&rows, &runs).map_err(err)
+    }
+
+    /// The rows of each key in order, with their customers (rows of meters
+    /// no longer in the archive are left out), and where each key's rows
+    /// start (one more offset at the end).
+    fn placed<'s, K, T: 's>(
+        &'s self,
+        keys: &[K],
+        rows_at: impl Fn(&K) -> &'s [T],
+        meter: impl Fn(&T) -> &crate::ids::MeterId,
+    ) -> (Vec<Placed<'s, T>>, Vec<usize>) {
+        let mut out = Vec::new();
+        let mut offsets = Vec::with_capacity(keys.len() + 1);
+        for k in keys {
+            offsets.push(out.len());
+            for r in rows_at(k) {
+                if let Some(m) = self.customer(meter(r)) {
+                    out.push(Placed {
+                        row: r,
+                        customer_id: m.customer_id.as_str(),
+                    });
+                }
+            }
         }
+        offsets.push(out.len());
+        (out, offsets)
     }
 
     fn rows_in(&self, table: SourceTable, w: &Window) -> usize {
@@ -183,6 +216,33 @@ impl Sources<'_> {
             SourceTable::Bill => 0,
         }
     }
+}
+
+/// The distinct keys (instants or dates) the spans `[a, b)` cover, in order.
+fn union<K: Ord + Copy, W>(spans: &[(W, K, K)], keys_in: impl Fn(K, K) -> Vec<K>) -> Vec<K> {
+    let set: BTreeSet<K> = spans.iter().flat_map(|(_, a, b)| keys_in(*a, *b)).collect();
+    set.into_iter().collect()
+}
+
+/// Each span as the run of rows of the keys inside it; `offsets[i]` is
+/// where key `i`'s rows start.
+fn runs_of<K: Ord + Copy>(
+    spans: &[(Option<(LocalMs, LocalMs)>, K, K)],
+    keys: &[K],
+    offsets: &[usize],
+) -> Vec<Run> {
+    spans
+        .iter()
+        .map(|(w, a, b)| {
+            let i = keys.partition_point(|k| k < a);
+            let j = keys.partition_point(|k| k < b).max(i);
+            Run {
+                start: offsets[i],
+                len: offsets[j] - offsets[i],
+                window: *w,
+            }
+        })
+        .collect()
 }
 
 /// The batches a theme evaluates when its trigger watermark moves from

@@ -220,6 +220,21 @@ impl RecordStore {
         rows(&self.load, from..to.max(from))
     }
 
+    /// The load points at instant `t`.
+    pub fn load_at(&self, t: EpochMs) -> &[LoadPoint] {
+        self.load.get(&t).map_or(&[], |b| &b.rows)
+    }
+
+    /// The events at instant `t`.
+    pub fn events_at(&self, t: EpochMs) -> &[MeterEvent] {
+        self.event.get(&t).map_or(&[], |b| &b.rows)
+    }
+
+    /// The freezes of `date`.
+    pub fn freezes_on(&self, date: NaiveDate) -> &[Freeze] {
+        self.freeze.get(&date).map_or(&[], |b| &b.rows)
+    }
+
     pub fn load_count(&self, from: EpochMs, to: EpochMs) -> usize {
         count(&self.load, from, to)
     }

@@ -87,11 +87,10 @@ macro_rules! dec_cols {
     }};
 }
 
-/// A source row placed in a window; `None` windows are row-wise themes.
+/// A source row with the customer its meter belongs to.
 pub struct Placed<'a, T> {
     pub row: &'a T,
     pub customer_id: &'a str,
-    pub window: Option<(LocalMs, LocalMs)>,
 }
 
 fn common_cols<T>(
@@ -102,14 +101,10 @@ fn common_cols<T>(
     meter: impl Fn(&T) -> &str,
 ) {
     let mut t = TimestampMillisecondBuilder::with_capacity(rows.len());
-    let mut c = StringBuilder::new();
-    let mut ws = TimestampMillisecondBuilder::with_capacity(rows.len());
-    let mut we = TimestampMillisecondBuilder::with_capacity(rows.len());
+    let mut c = StringBuilder::with_capacity(rows.len(), rows.len() * 12);
     for p in rows {
         t.append_value(ts(p.row));
         c.append_value(p.customer_id);
-        ws.append_option(p.window.map(|w| w.0));
-        we.append_option(p.window.map(|w| w.1));
     }
     cols.add("ts", false, Arc::new(t.finish()));
     if reads("meter_id") {
@@ -118,8 +113,52 @@ fn common_cols<T>(
         cols.add("meter_id", false, Arc::new(m.finish()));
     }
     cols.add("customer_id", false, Arc::new(c.finish()));
+}
+
+/// A run of rows of a table built by [`load_point`], [`meter_day`] or
+/// [`meter_event`], placed in one window (`None`: row-wise themes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    pub start: usize,
+    pub len: usize,
+    pub window: Option<(LocalMs, LocalMs)>,
+}
+
+/// The source table a theme reads: each run of `rows` in its window, with
+/// the hidden window columns. A row in several windows (hop, cumulate)
+/// appears once per window, copied column by column, so each record is
+/// converted to Arrow once however many windows hold it.
+pub fn in_windows(rows: &RecordBatch, runs: &[Run]) -> Result<RecordBatch, ArrowError> {
+    let body = match runs {
+        [one] => rows.slice(one.start, one.len),
+        _ => {
+            let parts: Vec<RecordBatch> = runs.iter().map(|r| rows.slice(r.start, r.len)).collect();
+            datafusion::arrow::compute::concat_batches(&rows.schema(), &parts)?
+        }
+    };
+    let n = body.num_rows();
+    let mut ws = TimestampMillisecondBuilder::with_capacity(n);
+    let mut we = TimestampMillisecondBuilder::with_capacity(n);
+    for r in runs {
+        match r.window {
+            Some((s, e)) => {
+                ws.append_value_n(s, r.len);
+                we.append_value_n(e, r.len);
+            }
+            None => {
+                ws.append_nulls(r.len);
+                we.append_nulls(r.len);
+            }
+        }
+    }
+    let schema = body.schema();
+    let mut cols = Cols {
+        fields: schema.fields().iter().map(|f| f.as_ref().clone()).collect(),
+        arrays: body.columns().to_vec(),
+    };
     cols.add(WINDOW_START_COL, true, Arc::new(ws.finish()));
     cols.add(WINDOW_END_COL, true, Arc::new(we.finish()));
+    cols.finish()
 }
 
 /// `load_point`: ts (local), meter_id, customer_id, p_kw, q_kvar, ua…ic, pf.
