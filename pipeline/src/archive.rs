@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeterSpec {
@@ -68,7 +69,27 @@ pub struct ArchiveError(pub String);
 #[derive(Debug, Default, Clone)]
 pub struct Archive {
     customers: HashMap<CustomerId, Customer>,
-    meters: IdMap<MeterId, MeterInfo>,
+    meters: MeterIndex,
+}
+
+/// The archive's meters, shareable: decoding (off the monitor's lock)
+/// resolves meter ids against a snapshot, and the monitor trusts those
+/// results while the snapshot is still the archive's current index. An
+/// archive change copies the index once if a snapshot is held.
+#[derive(Debug, Default, Clone)]
+pub struct MeterIndex(Arc<IdMap<MeterId, MeterInfo>>);
+
+impl MeterIndex {
+    /// The archive's own copy of a meter id, to share rather than keep
+    /// another copy per record; None for a meter not in the archive.
+    pub fn canonical(&self, id: &MeterId) -> Option<&MeterId> {
+        self.0.get_key_value(id).map(|(k, _)| k)
+    }
+
+    /// Whether both are the same, unchanged index.
+    pub fn same(&self, other: &MeterIndex) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 fn one_of(
@@ -99,13 +120,11 @@ impl Archive {
     }
 
     pub fn meter(&self, id: &MeterId) -> Option<&MeterInfo> {
-        self.meters.get(id)
+        self.meters.0.get(id)
     }
 
-    /// The archive's own copy of a meter id, to share rather than keep
-    /// another copy per record.
-    pub fn meter_id(&self, id: &MeterId) -> Option<&MeterId> {
-        self.meters.get_key_value(id).map(|(k, _)| k)
+    pub fn meter_index(&self) -> &MeterIndex {
+        &self.meters
     }
 
     pub fn len(&self) -> usize {
@@ -117,19 +136,19 @@ impl Archive {
     }
 
     pub fn upsert(&mut self, c: Customer) {
+        let meters = Arc::make_mut(&mut self.meters.0);
         if let Some(old) = self.customers.remove(&c.customer_id) {
             for m in &old.meters {
-                if self
-                    .meters
+                if meters
                     .get(&m.meter_id)
                     .is_some_and(|i| i.customer_id == old.customer_id)
                 {
-                    self.meters.remove(&m.meter_id);
+                    meters.remove(&m.meter_id);
                 }
             }
         }
         for m in &c.meters {
-            self.meters.insert(
+            meters.insert(
                 m.meter_id.clone(),
                 MeterInfo {
                     customer_id: c.customer_id.clone(),

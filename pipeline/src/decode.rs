@@ -3,6 +3,7 @@
 //! Numbers are taken from their literal text (exact decimals), and nothing
 //! from outside is unwrapped: every failure becomes a [`Rejection`].
 
+use crate::archive::MeterIndex;
 use crate::fields::{opt_num, opt_str, req_meter, req_num, req_str, req_ts, short, FieldResult};
 use crate::records::{Freeze, LoadPoint, MeterEvent, Record, Stream};
 use crate::time::parse_date;
@@ -81,7 +82,18 @@ pub struct DecodedMessage {
     /// None: the topic is under no stream.
     pub stream: Option<Stream>,
     records: Vec<Result<(Record, Span), Rejection>>,
+    /// The meter index the records were resolved against, and for each
+    /// record whether its meter is in it.
+    resolved: Option<(MeterIndex, Vec<bool>)>,
 }
+
+/// What [`DecodedMessage::into_parts`] hands over.
+pub type MessageParts = (
+    String,
+    Vec<Result<(Record, Span), Rejection>>,
+    Vec<u8>,
+    Option<(MeterIndex, Vec<bool>)>,
+);
 
 /// Where a record's text lies in its payload.
 #[derive(Debug, Clone, Copy)]
@@ -122,13 +134,36 @@ impl DecodedMessage {
             payload,
             stream,
             records,
+            resolved: None,
         }
     }
 
-    /// The topic, the records (or rejections), and the payload their spans
-    /// point into.
-    pub fn into_parts(self) -> (String, Vec<Result<(Record, Span), Rejection>>, Vec<u8>) {
-        (self.topic, self.records, self.payload)
+    /// Looks each record's meter up in `index`, replacing a known meter's
+    /// id by the archive's shared copy. Done while decoding, off the
+    /// monitor's lock; the monitor uses the result only if the archive has
+    /// not changed since.
+    pub fn resolve(&mut self, index: &MeterIndex) {
+        let known = self
+            .records
+            .iter_mut()
+            .map(|r| match r {
+                Ok((rec, _)) => match index.canonical(rec.meter_id()) {
+                    Some(id) => {
+                        rec.set_meter_id(id.clone());
+                        true
+                    }
+                    None => false,
+                },
+                Err(_) => false,
+            })
+            .collect();
+        self.resolved = Some((index.clone(), known));
+    }
+
+    /// The topic, the records (or rejections), the payload their spans
+    /// point into, and what [`DecodedMessage::resolve`] found.
+    pub fn into_parts(self) -> MessageParts {
+        (self.topic, self.records, self.payload, self.resolved)
     }
 
     /// The start of the payload, for the dead letter of a message refused whole.

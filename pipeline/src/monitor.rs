@@ -5,7 +5,7 @@
 //! (the MQTT connector acknowledges only then). The HTTP API reads and acts
 //! through the same lock, so every view is consistent.
 
-use crate::archive::{Archive, Customer};
+use crate::archive::{Archive, Customer, MeterIndex};
 use crate::billing::{parse_billing, BillingError, BillingPeriod};
 use crate::decode::{DecodedMessage, Reason, Rejection};
 use crate::engine::{Engine, EngineError, EngineLimits, Hit};
@@ -106,6 +106,8 @@ pub struct Monitor {
     pub metrics: Metrics,
     pub config: MonitorConfig,
     degraded: std::sync::Mutex<Option<String>>,
+    /// The archive's meter index as of its last change, for decoding.
+    meter_index: std::sync::RwLock<MeterIndex>,
 }
 
 fn now_ms() -> EpochMs {
@@ -256,6 +258,7 @@ impl Monitor {
                 }
             }
         }
+        let meter_index = core.archive.meter_index().clone();
         let m = Arc::new(Monitor {
             core: tokio::sync::Mutex::new(core),
             slot: Arc::default(),
@@ -264,6 +267,7 @@ impl Monitor {
             metrics: Metrics::new(),
             config,
             degraded: std::sync::Mutex::new(None),
+            meter_index: std::sync::RwLock::new(meter_index),
         });
         {
             let mut core = m.core.lock().await;
@@ -276,6 +280,15 @@ impl Monitor {
 
     pub fn clock(&self) -> &BusinessClock {
         &self.config.clock
+    }
+
+    /// The archive's meter index, to resolve meters while decoding
+    /// ([`DecodedMessage::resolve`]).
+    pub fn meter_index(&self) -> MeterIndex {
+        self.meter_index
+            .read()
+            .map(|i| i.clone())
+            .unwrap_or_default()
     }
 
     pub fn degraded(&self) -> Option<String> {
@@ -361,15 +374,20 @@ impl Monitor {
                 self.dead_letter(core, "unknown", &m.topic, rejection);
                 continue;
             };
-            let (topic, records, payload) = m.into_parts();
-            for decoded in records {
+            let (topic, records, payload, resolved) = m.into_parts();
+            // Meters resolved while decoding count only if the archive is unchanged since.
+            let known = resolved
+                .and_then(|(index, known)| index.same(core.archive.meter_index()).then_some(known));
+            for (i, decoded) in records.into_iter().enumerate() {
                 match decoded {
                     Err(rej) => {
                         rep.rejected += 1;
                         self.dead_letter(core, stream.name(), &topic, rej);
                     }
                     Ok((rec, span)) => {
-                        self.accept(core, stream, &topic, rec, span.text(&payload), &mut rep)
+                        let known = known.as_ref().and_then(|k| k.get(i).copied());
+                        let raw = span.text(&payload);
+                        self.accept(core, stream, &topic, rec, known, raw, &mut rep)
                     }
                 }
             }
@@ -396,18 +414,28 @@ impl Monitor {
         rep
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn accept(
         &self,
         core: &mut Core,
         stream: Stream,
         topic: &str,
         mut rec: Record,
+        known: Option<bool>,
         raw: &str,
         rep: &mut IngestReport,
     ) {
-        if let Some(id) = core.archive.meter_id(rec.meter_id()) {
-            rec.set_meter_id(id.clone());
-        } else {
+        let known =
+            known.unwrap_or_else(
+                || match core.archive.meter_index().canonical(rec.meter_id()) {
+                    Some(id) => {
+                        rec.set_meter_id(id.clone());
+                        true
+                    }
+                    None => false,
+                },
+            );
+        if !known {
             rep.rejected += 1;
             let detail = format!(
                 "meter {} is not in the archive; load it with POST /api/v1/archive first",
@@ -742,6 +770,9 @@ impl Monitor {
                 .customers
                 .insert(c.customer_id.to_string(), c.clone());
             core.archive.upsert(c);
+        }
+        if let Ok(mut index) = self.meter_index.write() {
+            *index = core.archive.meter_index().clone();
         }
         self.engine.set_archive(&core.archive)?;
         self.flush(&mut core).await?;
@@ -1121,4 +1152,65 @@ impl WorkOrderQuery {
 
 pub fn status_names() -> Vec<&'static str> {
     Status::ALL.iter().map(|s| s.name()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::MemoryBackend;
+
+    fn archive_doc(customer: &str, meter: &str) -> String {
+        format!(
+            r#"{{"customers":[{{"customer_id":"{customer}","org_code":"41/4107/410727","usage_category":"large_industry",
+            "tariff_kind":"two_part","contract_kva":400,"meters":[{{"meter_id":"{meter}","multiplier":1}}]}}]}}"#
+        )
+    }
+
+    fn load_message(meter: &str, m: &Monitor) -> DecodedMessage {
+        let payload =
+            format!(r#"{{"meter_id":"{meter}","ts":"2026-11-03T10:00:00+08:00","p_kw":5}}"#);
+        let mut msg = DecodedMessage::decode("meter/load/x".into(), payload.into_bytes(), 1 << 20);
+        msg.resolve(&m.meter_index());
+        msg
+    }
+
+    /// Meters are resolved while decoding, against the archive as it was;
+    /// a meter added to the archive before the batch is processed counts
+    /// as known, one removed counts as unknown.
+    #[test]
+    fn meters_resolved_before_an_archive_change_are_looked_up_again() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let backend = Arc::new(MemoryBackend::default());
+            let first = Archive::parse_document(&archive_doc("C1", "M1")).unwrap();
+            let m = Monitor::open(MonitorConfig::default(), backend, Vec::new(), Some(first))
+                .await
+                .unwrap();
+            let known = load_message("M1", &m);
+            let stale_unknown = load_message("M2", &m);
+            // C1 now has meter M2 instead of M1.
+            m.upsert_archive(&archive_doc("C1", "M2")).await.unwrap();
+            let (rep, staged) = m.ingest_staged(vec![known, stale_unknown]).await;
+            staged.commit().await.unwrap();
+            assert_eq!((rep.accepted(), rep.rejected), (1, 1));
+            let dead: Vec<String> = m
+                .core
+                .lock()
+                .await
+                .dead_letters
+                .iter()
+                .map(|d| d.record.clone())
+                .collect();
+            assert_eq!(dead.len(), 1);
+            assert!(dead[0].contains("\"M1\""), "{dead:?}");
+
+            // Resolved against the current archive: trusted as is.
+            let (rep, staged) = m.ingest_staged(vec![load_message("M2", &m)]).await;
+            staged.commit().await.unwrap();
+            assert_eq!((rep.accepted(), rep.duplicates(), rep.rejected), (0, 1, 0));
+        });
+    }
 }

@@ -191,12 +191,7 @@ pub async fn start(
     });
     // Decoding runs beside evaluation: one decoded batch waits at most.
     let (decoded_tx, decoded_rx) = mpsc::channel::<DecodedBatch>(1);
-    tokio::spawn(decode_loop(
-        rx,
-        decoded_tx,
-        s.clone(),
-        monitor.config.max_payload_bytes,
-    ));
+    tokio::spawn(decode_loop(rx, decoded_tx, s.clone(), monitor.clone()));
     let handle = tokio::spawn(async move {
         batch_loop(monitor, &client, &acks, decoded_rx, shutdown).await;
         // Never waits: the poller may already have stopped draining requests.
@@ -222,15 +217,23 @@ async fn decode_loop(
     mut rx: mpsc::Receiver<Publish>,
     tx: mpsc::Sender<DecodedBatch>,
     s: SourceSettings,
-    max_payload_bytes: usize,
+    monitor: Arc<Monitor>,
 ) {
+    let max_payload_bytes = monitor.config.max_payload_bytes;
     while let Some(first) = rx.recv().await {
         let batch = fill_batch(first, &mut rx, &s).await;
+        let meters = monitor.meter_index();
         let decoded = tokio::task::spawn_blocking(move || {
             let decoded = batch
                 .iter()
                 .map(|p| {
-                    DecodedMessage::decode(p.topic.clone(), p.payload.to_vec(), max_payload_bytes)
+                    let mut m = DecodedMessage::decode(
+                        p.topic.clone(),
+                        p.payload.to_vec(),
+                        max_payload_bytes,
+                    );
+                    m.resolve(&meters);
+                    m
                 })
                 .collect();
             (batch, decoded)
