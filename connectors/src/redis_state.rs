@@ -88,21 +88,23 @@ impl RedisBackend {
         })
     }
 
-    /// Queues a commit's segment writes and unlinks.
+    /// Queues a commit's segment writes and unlinks; returns the keys written.
     fn queue_records(
         &self,
         p: &mut redis::Pipeline,
         changes: &RecordChanges,
-    ) -> Result<(), StateError> {
+    ) -> Result<Vec<String>, StateError> {
         let SegmentPlan { writes, unlink } = self.index()?.plan(&self.prefix, changes);
+        let mut written = Vec::with_capacity(writes.len());
         for (key, blob) in writes {
-            p.set(key, blob).ignore();
+            p.set(&key, blob).ignore();
+            written.push(key);
         }
         // One UNLINK per few thousand keys: Redis frees the values in the background.
         for keys in unlink.chunks(4096) {
             p.unlink(keys).ignore();
         }
-        Ok(())
+        Ok(written)
     }
 
     async fn hvals<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, StateError> {
@@ -125,11 +127,10 @@ impl RedisBackend {
             .collect())
     }
 
-    /// Every stored record, in the order to restore them: records of the
-    /// per-meter layout of earlier versions first (migrated to segments
-    /// here), then segments oldest first.
+    /// Every stored record, oldest commit first. Segment keys are indexed
+    /// before records of the per-meter layout of earlier versions are
+    /// migrated, so the migrated segment gets a sequence number of its own.
     async fn load_records(&self) -> Result<Vec<Record>, StateError> {
-        let mut out = self.migrate_legacy_records().await?;
         let mut c = self.conn.clone();
         let keys = scan_keys(&mut c, &format!("{}seg:*", self.prefix))
             .await
@@ -137,8 +138,16 @@ impl RedisBackend {
         let mut found = Vec::new();
         for key in keys {
             match SegmentKey::parse(&self.prefix, &key) {
-                Some(k) => found.push((k, key)),
+                Some(k) => {
+                    self.index()?.restore(&k, key.clone());
+                    found.push((k, key));
+                }
                 None => tracing::warn!(%key, "key under seg: that is not a segment skipped"),
+            }
+        }
+        for key in self.migrate_legacy_records().await? {
+            if let Some(k) = SegmentKey::parse(&self.prefix, &key) {
+                found.push((k, key));
             }
         }
         let mut segments = Vec::with_capacity(found.len());
@@ -150,22 +159,20 @@ impl RedisBackend {
             let blobs: Vec<Option<Vec<u8>>> = p.query_async(&mut c).await.map_err(err("get"))?;
             for ((k, key), blob) in chunk.iter().zip(blobs) {
                 if let Some(blob) = blob {
-                    self.index()?.restore(k, key.clone());
                     segments.push((k.clone(), key.clone(), blob));
                 }
             }
         }
-        out.extend(segments::records_of(
+        Ok(segments::records_of(
             segments,
             |key, e| tracing::warn!(%key, error = %e, "stored segment skipped"),
-        ));
-        Ok(out)
+        ))
     }
 
-    /// Records of the per-meter hashes (`rec:{stream}:{meter}`) earlier
-    /// versions wrote, rewritten as segments in one transaction that also
-    /// deletes the hashes.
-    async fn migrate_legacy_records(&self) -> Result<Vec<Record>, StateError> {
+    /// Rewrites the records of the per-meter hashes (`rec:{stream}:{meter}`)
+    /// earlier versions wrote as segments, in one transaction that also
+    /// deletes the hashes. Returns the segments' keys.
+    async fn migrate_legacy_records(&self) -> Result<Vec<String>, StateError> {
         let mut c = self.conn.clone();
         let keys = scan_keys(&mut c, &format!("{}rec:*", self.prefix))
             .await
@@ -199,7 +206,7 @@ impl RedisBackend {
         };
         let mut p = redis::pipe();
         p.atomic();
-        self.queue_records(&mut p, &changes)?;
+        let written = self.queue_records(&mut p, &changes)?;
         for chunk in keys.chunks(4096) {
             p.unlink(chunk).ignore();
         }
@@ -211,7 +218,7 @@ impl RedisBackend {
             keys = keys.len(),
             "records of the per-meter layout migrated to segments"
         );
-        Ok(changes.puts)
+        Ok(written)
     }
 }
 

@@ -67,6 +67,25 @@ pub struct LoadPoint {
     pub pf: Option<Decimal>,
 }
 
+impl LoadPoint {
+    /// A point with active power only.
+    pub fn power_only(meter_id: MeterId, ts: EpochMs, p_kw: Decimal) -> Self {
+        LoadPoint {
+            meter_id,
+            ts,
+            p_kw,
+            q_kvar: None,
+            ua: None,
+            ub: None,
+            uc: None,
+            ia: None,
+            ib: None,
+            ic: None,
+            pf: None,
+        }
+    }
+}
+
 /// Daily frozen registers (示值, secondary side) at the end of `date`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Freeze {

@@ -166,17 +166,9 @@ mod tests {
 
     fn load(meter: &str, ts: i64, kw: &str) -> Record {
         Record::Load(LoadPoint {
-            meter_id: MeterId::new(meter),
-            ts,
-            p_kw: dec(kw),
             q_kvar: Some(dec("-1.50")),
-            ua: None,
-            ub: None,
-            uc: None,
-            ia: None,
-            ib: None,
-            ic: None,
             pf: Some(dec("0.95")),
+            ..LoadPoint::power_only(MeterId::new(meter), ts, dec(kw))
         })
     }
 

@@ -143,13 +143,6 @@ fn put<T: Ord, K: Hash + Eq, V: PartialEq, S: BuildHasher + Default>(
     map.entry(at).or_insert_with(Bucket::new).put(k, v)
 }
 
-fn rows<'a, T: Ord, K, V, S>(
-    map: &'a Buckets<T, K, V, S>,
-    range: impl std::ops::RangeBounds<T>,
-) -> impl Iterator<Item = &'a V> {
-    map.range(range).flat_map(|(_, b)| b.rows.iter())
-}
-
 /// Drops the buckets before `before`; true if any were there.
 fn drop_before<T: Ord + Copy, B>(map: &mut BTreeMap<T, B>, before: T) -> bool {
     let keep = map.split_off(&before);
@@ -216,10 +209,6 @@ impl RecordStore {
         self.len() == 0
     }
 
-    pub fn load_range(&self, from: EpochMs, to: EpochMs) -> impl Iterator<Item = &LoadPoint> {
-        rows(&self.load, from..to.max(from))
-    }
-
     /// The load points at instant `t`.
     pub fn load_at(&self, t: EpochMs) -> &[LoadPoint] {
         self.load.get(&t).map_or(&[], |b| &b.rows)
@@ -249,16 +238,8 @@ impl RecordStore {
         bucket_keys(&self.event, from, to)
     }
 
-    pub fn freeze_range(&self, from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = &Freeze> {
-        rows(&self.freeze, from..to.max(from))
-    }
-
     pub fn freeze_of(&self, date: NaiveDate, meter: &MeterId) -> Option<&Freeze> {
         self.freeze.get(&date).and_then(|b| b.get(meter))
-    }
-
-    pub fn event_range(&self, from: EpochMs, to: EpochMs) -> impl Iterator<Item = &MeterEvent> {
-        rows(&self.event, from..to.max(from))
     }
 
     pub fn event_count(&self, from: EpochMs, to: EpochMs) -> usize {
@@ -298,19 +279,11 @@ mod tests {
     use rust_decimal::Decimal;
 
     fn lp(ts: i64, kw: i64) -> Record {
-        Record::Load(LoadPoint {
-            meter_id: MeterId::new("M1"),
+        Record::Load(LoadPoint::power_only(
+            MeterId::new("M1"),
             ts,
-            p_kw: Decimal::from(kw),
-            q_kvar: None,
-            ua: None,
-            ub: None,
-            uc: None,
-            ia: None,
-            ib: None,
-            ic: None,
-            pf: None,
-        })
+            Decimal::from(kw),
+        ))
     }
 
     fn evict_load_before(ts: EpochMs) -> Eviction {

@@ -132,19 +132,11 @@ fn records_of_the_per_meter_layout_are_migrated_at_start_up() {
     ]));
     env.kill_app();
     let point = |meter: &str, at: Ts| {
-        Record::Load(LoadPoint {
-            meter_id: MeterId::new(meter),
-            ts: at.unix() * 1000,
-            p_kw: rust_decimal::Decimal::from(500),
-            q_kvar: None,
-            ua: None,
-            ub: None,
-            uc: None,
-            ia: None,
-            ib: None,
-            ic: None,
-            pf: None,
-        })
+        Record::Load(LoadPoint::power_only(
+            MeterId::new(meter),
+            at.unix() * 1000,
+            rust_decimal::Decimal::from(500),
+        ))
     };
     let field = (t(10, 0).unix() * 1000).to_string();
     let mut redis = redis::Client::open(format!("redis://127.0.0.1:{}/0", env.svc.redis_port))

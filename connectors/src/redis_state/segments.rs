@@ -181,19 +181,11 @@ mod tests {
     use rust_decimal::Decimal;
 
     fn lp(meter: &str, ts: i64, kw: i64) -> Record {
-        Record::Load(LoadPoint {
-            meter_id: MeterId::new(meter),
+        Record::Load(LoadPoint::power_only(
+            MeterId::new(meter),
             ts,
-            p_kw: Decimal::from(kw),
-            q_kvar: None,
-            ua: None,
-            ub: None,
-            uc: None,
-            ia: None,
-            ib: None,
-            ic: None,
-            pf: None,
-        })
+            Decimal::from(kw),
+        ))
     }
 
     fn evict_load_before(ts: i64) -> Eviction {
