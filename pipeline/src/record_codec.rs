@@ -22,7 +22,7 @@
 
 use crate::ids::MeterId;
 use crate::records::{Freeze, LoadPoint, MeterEvent, Record};
-use chrono::NaiveDate;
+use crate::time::{date_from_days, days_since_epoch};
 use rust_decimal::Decimal;
 
 const LOAD: u8 = 0x01;
@@ -134,9 +134,9 @@ pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, 
         }
         FREEZE => {
             let days = r.int()? + i128::from(base.days);
-            let date = i32::try_from(days)
+            let date = i64::try_from(days)
                 .ok()
-                .and_then(|d| epoch_day().checked_add_signed(chrono::Duration::days(d as i64)))
+                .and_then(date_from_days)
                 .ok_or(CodecError("freeze date out of range"))?;
             let ts = ms(r.int()?)?;
             let present = r.byte()?;
@@ -182,14 +182,6 @@ pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, 
         return Err(CodecError("trailing bytes"));
     }
     Ok(record)
-}
-
-fn epoch_day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
-}
-
-pub(crate) fn days_since_epoch(d: NaiveDate) -> i64 {
-    (d - epoch_day()).num_days()
 }
 
 fn put_presence<T>(w: &mut Vec<u8>, opts: &[Option<T>]) {

@@ -160,14 +160,3 @@ impl Record {
         }
     }
 }
-
-impl RecordKey {
-    /// Stable text form, used as a Redis hash field.
-    pub fn field(&self) -> String {
-        match self {
-            RecordKey::Load(ts) => ts.to_string(),
-            RecordKey::Freeze(d) => d.to_string(),
-            RecordKey::Event(ts, code) => format!("{ts}|{code}"),
-        }
-    }
-}

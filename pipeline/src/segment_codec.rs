@@ -17,8 +17,9 @@
 //! earlier ones with the same key.
 
 use crate::ids::MeterId;
-use crate::record_codec::{self, days_since_epoch, put_bytes, put_int, Base, CodecError, Reader};
+use crate::record_codec::{self, put_bytes, put_int, Base, CodecError, Reader};
 use crate::records::{Record, Stream};
+use crate::time::days_since_epoch;
 
 const MAGIC: u8 = b'S';
 const VERSION: u8 = 1;

@@ -36,7 +36,7 @@ pub fn dec6(d: Decimal) -> i128 {
 }
 
 pub fn date32(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
+    crate::time::days_since_epoch(d) as i32
 }
 
 fn dec_builder(n: usize) -> Decimal128Builder {

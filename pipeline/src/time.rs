@@ -90,6 +90,20 @@ impl BusinessClock {
     }
 }
 
+fn epoch_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
+}
+
+/// Days since 1970-01-01 (Arrow's `Date32`, stored dates).
+pub fn days_since_epoch(d: NaiveDate) -> i64 {
+    (d - epoch_day()).num_days()
+}
+
+/// The date `days` after 1970-01-01; None outside chrono's range.
+pub fn date_from_days(days: i64) -> Option<NaiveDate> {
+    epoch_day().checked_add_signed(chrono::Duration::try_days(days)?)
+}
+
 pub fn date_to_local_ms(d: NaiveDate) -> LocalMs {
     d.and_hms_opt(0, 0, 0)
         .map(|n| n.and_utc().timestamp_millis())

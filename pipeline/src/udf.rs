@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use std::sync::Arc;
 
 fn from_date32(d: i32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default() + chrono::Duration::days(i64::from(d))
+    crate::time::date_from_days(i64::from(d)).unwrap_or_default()
 }
 
 /// Money enters `round_yuan` at scale 10 so that products such as

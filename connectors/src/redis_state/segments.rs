@@ -14,6 +14,7 @@ use jicha_pipeline::record_codec::CodecError;
 use jicha_pipeline::records::{Record, Stream};
 use jicha_pipeline::segment_codec::{self, bucket_of, SegmentWriter};
 use jicha_pipeline::store::{Eviction, RecordChanges};
+use jicha_pipeline::time::{date_from_days, days_since_epoch};
 use std::collections::BTreeMap;
 
 /// A segment key, parsed.
@@ -26,20 +27,11 @@ pub(super) struct SegmentKey {
 
 fn bucket_text(stream: Stream, bucket: i64) -> String {
     match stream {
-        Stream::Freeze => date_of(bucket)
+        Stream::Freeze => date_from_days(bucket)
             .map(|d| d.to_string())
             .unwrap_or_else(|| format!("d{bucket}")),
         Stream::Load | Stream::Event => bucket.to_string(),
     }
-}
-
-fn date_of(days: i64) -> Option<chrono::NaiveDate> {
-    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?
-        .checked_add_signed(chrono::Duration::try_days(days)?)
-}
-
-fn days_of(d: chrono::NaiveDate) -> i64 {
-    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).map_or(0, |e| (d - e).num_days())
 }
 
 impl SegmentKey {
@@ -63,7 +55,7 @@ impl SegmentKey {
         let bucket = match stream {
             Stream::Freeze => match bucket.strip_prefix('d') {
                 Some(days) => days.parse().ok()?,
-                None => days_of(bucket.parse().ok()?),
+                None => days_since_epoch(bucket.parse().ok()?),
             },
             Stream::Load | Stream::Event => bucket.parse().ok()?,
         };
@@ -79,7 +71,7 @@ impl SegmentKey {
 fn cutoff(e: &Eviction, stream: Stream) -> i64 {
     match stream {
         Stream::Load => e.load_before,
-        Stream::Freeze => days_of(e.freeze_before),
+        Stream::Freeze => days_since_epoch(e.freeze_before),
         Stream::Event => e.event_before,
     }
 }
@@ -220,7 +212,7 @@ mod tests {
         }
         assert_eq!(
             SegmentKey::parse("jicha:", "jicha:seg:freeze:2025-11-03:1").map(|k| k.bucket),
-            Some(days_of(
+            Some(days_since_epoch(
                 chrono::NaiveDate::from_ymd_opt(2025, 11, 3).unwrap()
             ))
         );
