@@ -1,7 +1,9 @@
-//! Runs theme SQL on DataFusion. Each evaluation gets a fresh, read-only
+//! Runs theme SQL on DataFusion. A theme is planned once: its SQL is parsed,
+//! planned and optimized against an empty source table in a read-only
 //! session holding the reference tables (shared, rebuilt when the archive
-//! changes), the domain UDFs and one source batch already placed in windows.
-//! Output rows become [`Hit`]s.
+//! changes) and the domain UDFs. Each evaluation then swaps one source
+//! batch, already placed in windows, into that plan and runs it. Output
+//! rows become [`Hit`]s.
 
 use crate::archive::Archive;
 use crate::ids::CustomerId;
@@ -10,12 +12,19 @@ use crate::theme::{SourceTable, ThemeDef};
 use crate::time::{BusinessClock, EpochMs};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::datasource::{provider_as_source, MemTable};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SessionState, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::collect;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -64,10 +73,39 @@ struct RefTables {
     capacity_changes: RecordBatch,
 }
 
+/// A theme's optimized logical plan and the session it was planned in.
+/// Planning costs more than running a theme on a typical batch (a new
+/// session registers every built-in function), so it is done once.
+struct Prepared {
+    sql: String,
+    source_schema: SchemaRef,
+    state: SessionState,
+    task: Arc<TaskContext>,
+    plan: LogicalPlan,
+}
+
 pub struct Engine {
     clock: BusinessClock,
     limits: EngineLimits,
     refs: RwLock<Arc<RefTables>>,
+    /// By theme id. Cleared when the reference tables change, since the
+    /// plans hold them.
+    prepared: RwLock<HashMap<String, Arc<Prepared>>>,
+}
+
+fn plan_err(theme: &ThemeDef) -> impl Fn(datafusion::error::DataFusionError) -> EngineError + '_ {
+    move |e| EngineError::Plan {
+        theme: theme.id.clone(),
+        message: e.to_string(),
+    }
+}
+
+/// Themes only read: no DDL, DML or session statements.
+fn sql_options() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
 }
 
 fn table_err(table: &'static str) -> impl Fn(datafusion::arrow::error::ArrowError) -> EngineError {
@@ -88,6 +126,7 @@ impl Engine {
             clock,
             limits,
             refs: RwLock::new(Arc::new(refs)),
+            prepared: RwLock::default(),
         })
     }
 
@@ -104,6 +143,9 @@ impl Engine {
         if let Ok(mut slot) = self.refs.write() {
             *slot = refs;
         }
+        if let Ok(mut plans) = self.prepared.write() {
+            plans.clear();
+        }
         Ok(())
     }
 
@@ -111,15 +153,11 @@ impl Engine {
         &self.clock
     }
 
-    fn session(
-        &self,
-        theme: &ThemeDef,
-        source: RecordBatch,
-    ) -> Result<SessionContext, EngineError> {
-        let plan_err = |e: datafusion::error::DataFusionError| EngineError::Plan {
-            theme: theme.id.clone(),
-            message: e.to_string(),
-        };
+    /// A fresh session over the current reference tables and the domain
+    /// UDFs, with an empty table of `source` shape registered under the
+    /// theme's table name.
+    fn session(&self, theme: &ThemeDef, source: SchemaRef) -> Result<SessionContext, EngineError> {
+        let plan_err = plan_err(theme);
         let mut config = SessionConfig::new()
             .with_target_partitions(1)
             .with_information_schema(false);
@@ -128,7 +166,7 @@ impl Engine {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
             .build_arc()
-            .map_err(plan_err)?;
+            .map_err(&plan_err)?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         for f in crate::udf::all() {
             ctx.register_udf(f);
@@ -143,12 +181,51 @@ impl Engine {
                     .into(),
             })?;
         ctx.register_batch("customers", refs.customers.clone())
-            .map_err(plan_err)?;
+            .map_err(&plan_err)?;
         ctx.register_batch("capacity_changes", refs.capacity_changes.clone())
-            .map_err(plan_err)?;
-        ctx.register_batch(theme.table.name(), source)
-            .map_err(plan_err)?;
+            .map_err(&plan_err)?;
+        ctx.register_batch(theme.table.name(), RecordBatch::new_empty(source))
+            .map_err(&plan_err)?;
         Ok(ctx)
+    }
+
+    /// The theme's optimized plan for sources shaped like `source`: taken
+    /// from the cache, or planned now (against an empty table of that
+    /// shape) and cached.
+    async fn prepared(
+        &self,
+        theme: &ThemeDef,
+        source: &RecordBatch,
+    ) -> Result<Arc<Prepared>, EngineError> {
+        let cached = self
+            .prepared
+            .read()
+            .ok()
+            .and_then(|c| c.get(&theme.id).cloned())
+            .filter(|p| p.sql == theme.sql && p.source_schema == source.schema());
+        if let Some(p) = cached {
+            return Ok(p);
+        }
+        let plan_err = plan_err(theme);
+        let state = self.session(theme, source.schema())?.state();
+        let logical = state
+            .create_logical_plan(&theme.sql)
+            .await
+            .map_err(&plan_err)?;
+        sql_options().verify_plan(&logical).map_err(&plan_err)?;
+        check_output(theme, logical.schema().as_arrow())?;
+        let plan = state.optimize(&logical).map_err(&plan_err)?;
+        let p = Arc::new(Prepared {
+            sql: theme.sql.clone(),
+            source_schema: source.schema(),
+            task: Arc::new(TaskContext::from(&state)),
+            state,
+            plan,
+        });
+        if let Ok(mut c) = self.prepared.write() {
+            c.insert(theme.id.clone(), p.clone());
+        }
+        Ok(p)
     }
 
     /// Plans the theme against empty tables: the check a new theme must pass.
@@ -163,22 +240,36 @@ impl Engine {
         theme: &ThemeDef,
         source: RecordBatch,
     ) -> Result<Vec<Hit>, EngineError> {
-        let plan_err = |e: datafusion::error::DataFusionError| EngineError::Plan {
-            theme: theme.id.clone(),
-            message: e.to_string(),
-        };
-        let ctx = self.session(theme, source)?;
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
+        let plan_err = plan_err(theme);
         let work = async {
-            let df = ctx
-                .sql_with_options(&theme.sql, options)
+            let prepared = self.prepared(theme, &source).await?;
+            let table = theme.table.name();
+            let memory =
+                MemTable::try_new(source.schema(), vec![vec![source]]).map_err(&plan_err)?;
+            let memory = provider_as_source(Arc::new(memory));
+            // The cached plan with this batch in place of the planning-time empty table.
+            let plan = prepared
+                .plan
+                .clone()
+                .transform_up(|node| match node {
+                    LogicalPlan::TableScan(mut scan) if scan.table_name.table() == table => {
+                        scan.source = memory.clone();
+                        Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+                    }
+                    other => Ok(Transformed::no(other)),
+                })
+                .map_err(&plan_err)?
+                .data;
+            // Already optimized: straight to the physical planner.
+            let physical = prepared
+                .state
+                .query_planner()
+                .create_physical_plan(&plan, &prepared.state)
                 .await
-                .map_err(plan_err)?;
-            check_output(theme, df.schema().as_arrow())?;
-            df.collect().await.map_err(plan_err)
+                .map_err(&plan_err)?;
+            collect(physical, prepared.task.clone())
+                .await
+                .map_err(&plan_err)
         };
         let batches = tokio::time::timeout(self.limits.eval_timeout, work)
             .await
@@ -388,5 +479,76 @@ fn list_inner(t: &DataType) -> DataType {
     match t {
         DataType::List(f) | DataType::LargeList(f) => f.data_type().clone(),
         _ => DataType::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::MeterId;
+    use crate::records::LoadPoint;
+    use crate::tables::{Placed, Run};
+
+    const KVA: &str = "-- theme: kva
+-- title: test
+SELECT p.window.start AS window_start, p.window.end AS window_end, p.customer_id, c.contract_kva AS kva
+FROM (
+    SELECT tumble(interval '15 minutes') AS window, customer_id
+    FROM load_point GROUP BY window, customer_id
+) p
+JOIN customers c ON c.customer_id = p.customer_id";
+
+    fn archive(kva: u32) -> Archive {
+        let doc = format!(
+            r#"{{"customers":[{{"customer_id":"C1","org_code":"41/4107/410727","usage_category":"large_industry",
+            "tariff_kind":"two_part","contract_kva":{kva},"meters":[{{"meter_id":"M1","multiplier":1}}]}}]}}"#
+        );
+        let mut a = Archive::default();
+        for c in Archive::parse_document(&doc).unwrap() {
+            a.upsert(c);
+        }
+        a
+    }
+
+    fn one_point(theme: &ThemeDef) -> RecordBatch {
+        let point = LoadPoint::power_only(MeterId::new("M1"), 0, Decimal::from(5));
+        let placed = [Placed {
+            row: &point,
+            customer_id: "C1",
+        }];
+        let rows = tables::load_point(&placed, |t| t, &|c| theme.reads(c)).unwrap();
+        let run = Run {
+            start: 0,
+            len: 1,
+            window: Some((0, 900_000)),
+        };
+        tables::in_windows(&rows, &[run]).unwrap()
+    }
+
+    /// Plans are kept between evaluations, and they hold the reference
+    /// tables: an archive change must reach the next evaluation.
+    #[test]
+    fn a_kept_plan_sees_the_archive_as_changed() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let theme = ThemeDef::parse(KVA, &Default::default()).unwrap();
+            let engine = Engine::new(
+                BusinessClock::default(),
+                EngineLimits::default(),
+                &archive(400),
+            )
+            .unwrap();
+            let kva = |hits: Vec<Hit>| hits[0].evidence.get("kva").cloned();
+            let first = engine.run(&theme, one_point(&theme)).await.unwrap();
+            assert_eq!(kva(first), Some(serde_json::json!(400)));
+            let again = engine.run(&theme, one_point(&theme)).await.unwrap();
+            assert_eq!(again.len(), 1, "a kept plan runs on the new batch");
+            engine.set_archive(&archive(800)).unwrap();
+            let after = engine.run(&theme, one_point(&theme)).await.unwrap();
+            assert_eq!(kva(after), Some(serde_json::json!(800)));
+        });
     }
 }

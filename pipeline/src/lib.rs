@@ -44,4 +44,4 @@ pub mod whitelist;
 pub mod window;
 pub mod workorder;
 
-pub use monitor::{Monitor, MonitorConfig, MonitorError, StagedCommit};
+pub use monitor::{Evaluation, Monitor, MonitorConfig, MonitorError, StagedCommit};

@@ -23,6 +23,7 @@ use crate::whitelist::{Whitelist, WhitelistEntry};
 use crate::workorder::{
     self, Action, HitOutcome, LifecycleError, Status, SuppressedAlert, WorkOrder, WorkOrderBook,
 };
+use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -83,7 +84,13 @@ struct Core {
     store: RecordStore,
     wm: Watermarks,
     themes: BTreeMap<String, ThemeSlot>,
+    /// Per theme, where evaluation is complete: its hits applied, and
+    /// committed together with them.
     progress: BTreeMap<String, EpochMs>,
+    /// Per theme, where the evaluations started reach; ahead of `progress`
+    /// while an [`Evaluation`] runs, so the next batch plans only later
+    /// windows.
+    planned: BTreeMap<String, EpochMs>,
     book: WorkOrderBook,
     whitelist: Whitelist,
     suppressed: VecDeque<SuppressedAlert>,
@@ -162,6 +169,45 @@ impl StagedCommit {
     }
 }
 
+/// The theme evaluations an accepted batch closed windows for, with their
+/// source tables already built. They run without the monitor's lock, so
+/// the next batch is accepted meanwhile; [`Evaluation::finish`] applies
+/// their hits and stages the batch's changes. Finish evaluations in the
+/// order they were returned.
+pub struct Evaluation {
+    monitor: Arc<Monitor>,
+    jobs: Vec<Job>,
+}
+
+/// One theme's part of an [`Evaluation`]: windows ending in `[old, new)`.
+struct Job {
+    id: String,
+    def: ThemeDef,
+    old: Option<EpochMs>,
+    new: EpochMs,
+    batches: Vec<Result<RecordBatch, EngineError>>,
+}
+
+impl Evaluation {
+    /// Runs the themes, then applies their hits and moves the changes made
+    /// so far into the commit slot (once the commit before has ended).
+    pub async fn finish(self) -> StagedCommit {
+        let monitor = self.monitor;
+        let mut results = Vec::with_capacity(self.jobs.len());
+        for mut job in self.jobs {
+            let batches = std::mem::take(&mut job.batches);
+            let outcome = monitor.run_job(&job, batches).await;
+            results.push((job, outcome));
+        }
+        let slot = {
+            let mut core = monitor.core.lock().await;
+            monitor.settle_jobs(&mut core, results);
+            monitor.stage(&mut core).await
+        };
+        StagedCommit { monitor, slot }
+    }
+}
+
 impl Monitor {
     /// Opens the monitor over a backend, restoring what it holds, then
     /// loading `archive` (if given) and the theme files.
@@ -178,6 +224,7 @@ impl Monitor {
             wm: Watermarks::default(),
             themes: BTreeMap::new(),
             progress: snap.progress.clone(),
+            planned: snap.progress.clone(),
             book: WorkOrderBook::default(),
             whitelist: Whitelist::default(),
             suppressed: snap.suppressed.iter().cloned().collect(),
@@ -345,20 +392,32 @@ impl Monitor {
         self: &Arc<Self>,
         messages: Vec<DecodedMessage>,
     ) -> (IngestReport, StagedCommit) {
+        let (rep, evaluation) = self.ingest(messages).await;
+        (rep, evaluation.finish().await)
+    }
+
+    /// Accepts one decoded micro-batch and plans the evaluations of the
+    /// windows it closed, holding the monitor's lock only for that. The
+    /// returned [`Evaluation`] runs them; until it is finished the batch's
+    /// messages must not be acknowledged.
+    pub async fn ingest(
+        self: &Arc<Self>,
+        messages: Vec<DecodedMessage>,
+    ) -> (IngestReport, Evaluation) {
         let mut core = self.core.lock().await;
-        let rep = self.process(&mut core, messages).await;
-        let slot = self.stage(&mut core).await;
+        let rep = self.accept_all(&mut core, messages);
+        let jobs = self.plan(&mut core);
         (
             rep,
-            StagedCommit {
+            Evaluation {
                 monitor: self.clone(),
-                slot,
+                jobs,
             },
         )
     }
 
-    /// Accepts and evaluates one decoded micro-batch, without committing.
-    async fn process(&self, core: &mut Core, messages: Vec<DecodedMessage>) -> IngestReport {
+    /// Accepts one decoded micro-batch into the store.
+    fn accept_all(&self, core: &mut Core, messages: Vec<DecodedMessage>) -> IngestReport {
         let mut rep = IngestReport::default();
         for m in messages {
             let Some(stream) = m.stream else {
@@ -386,8 +445,9 @@ impl Monitor {
                     }
                     Ok((rec, span)) => {
                         let known = known.as_ref().and_then(|k| k.get(i).copied());
-                        let raw = span.text(&payload);
-                        self.accept(core, stream, &topic, rec, known, raw, &mut rep)
+                        // The record's text is looked up only for a dead letter.
+                        let raw = || span.text(&payload);
+                        self.accept(core, stream, &topic, rec, known, &raw, &mut rep)
                     }
                 }
             }
@@ -410,19 +470,18 @@ impl Monitor {
                     .inc_by(dup as f64);
             }
         }
-        self.step(core).await;
         rep
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn accept(
+    fn accept<'p>(
         &self,
         core: &mut Core,
         stream: Stream,
         topic: &str,
         mut rec: Record,
         known: Option<bool>,
-        raw: &str,
+        raw: &dyn Fn() -> &'p str,
         rep: &mut IngestReport,
     ) {
         let known =
@@ -448,7 +507,7 @@ impl Monitor {
                 Rejection {
                     reason: Reason::UnknownMeter,
                     detail,
-                    raw: crate::decode::clip(raw),
+                    raw: crate::decode::clip(raw()),
                 },
             );
             return;
@@ -478,7 +537,7 @@ impl Monitor {
                 Rejection {
                     reason: Reason::Late,
                     detail,
-                    raw: crate::decode::clip(raw),
+                    raw: crate::decode::clip(raw()),
                 },
             );
             return;
@@ -496,28 +555,22 @@ impl Monitor {
         core.wm.observe(stream, t);
     }
 
-    /// Evaluates every streaming theme whose windows closed, applies the
-    /// hits, and drops state no window needs any more.
-    async fn step(&self, core: &mut Core) {
-        let ids: Vec<String> = core
-            .themes
-            .iter()
-            .filter(|(_, s)| s.enabled && !s.def.is_billing())
-            .map(|(k, _)| k.clone())
-            .collect();
-        let mut hits: Vec<Hit> = Vec::new();
-        for id in ids {
-            let Some(slot) = core.themes.get(&id) else {
+    /// Builds the source tables of every streaming theme whose windows
+    /// closed, then drops the state no window needs any more.
+    fn plan(&self, core: &mut Core) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        for (id, slot) in core.themes.iter() {
+            if !slot.enabled || slot.def.is_billing() {
                 continue;
-            };
-            let def = slot.def.clone();
+            }
+            let def = &slot.def;
             let Some(stream) = stream_of(def.table) else {
                 continue;
             };
             let Some(new) = core.wm.trigger(stream) else {
                 continue;
             };
-            let old = core.progress.get(&id).copied();
+            let old = core.planned.get(id).copied();
             let fresh: &[crate::records::MeterEvent] = if def.table == SourceTable::MeterEvent {
                 &core.fresh_events
             } else {
@@ -531,53 +584,93 @@ impl Monitor {
                 archive: &core.archive,
                 clock: self.clock(),
             };
-            let batches = evaluate::batches_for_step(&sources, &def, old, new, fresh);
-            let timer = std::time::Instant::now();
-            let mut result: Result<Vec<Hit>, MonitorError> = Ok(Vec::new());
-            for b in batches {
-                match b {
-                    Ok(batch) => match self.engine.run(&def, batch).await {
-                        Ok(h) => {
-                            if let Ok(all) = result.as_mut() {
-                                all.extend(h)
-                            }
-                        }
-                        Err(e) => result = Err(e.into()),
-                    },
-                    Err(e) => result = Err(e.into()),
-                }
-            }
-            self.metrics
-                .theme_eval
-                .with_label_values(&[&id])
-                .observe(timer.elapsed().as_secs_f64());
-            let Some(slot) = core.themes.get_mut(&id) else {
-                continue;
-            };
-            slot.evaluations += 1;
-            match result {
-                Ok(h) => {
-                    slot.last_error = None;
-                    hits.extend(h);
-                    let p = old.map_or(new, |o| o.max(new));
-                    core.progress.insert(id.clone(), p);
-                    core.pending.progress.insert(id.clone(), p);
-                }
-                Err(e) => {
-                    // Progress stays put: the windows are retried on the next step.
-                    tracing::error!(theme = %id, error = %e, "theme evaluation failed");
-                    self.metrics.theme_errors.with_label_values(&[&id]).inc();
-                    slot.last_error = Some(e.to_string());
-                }
-            }
+            jobs.push(Job {
+                id: id.clone(),
+                def: def.clone(),
+                old,
+                new,
+                batches: evaluate::batches_for_step(&sources, def, old, new, fresh),
+            });
+        }
+        for job in &jobs {
+            let p = job.old.map_or(job.new, |o| o.max(job.new));
+            core.planned.insert(job.id.clone(), p);
         }
         core.fresh_events.clear();
-        self.apply_hits(core, hits);
         self.evict(core);
         for (s, t) in core.wm.all_max_seen().collect::<Vec<_>>() {
             core.pending.watermarks.insert(s, t);
         }
         self.refresh_watermark_gauges(core);
+        jobs
+    }
+
+    async fn run_job(
+        &self,
+        job: &Job,
+        batches: Vec<Result<RecordBatch, EngineError>>,
+    ) -> Result<Vec<Hit>, MonitorError> {
+        let timer = std::time::Instant::now();
+        let mut hits = Vec::new();
+        let mut outcome = Ok(());
+        for b in batches {
+            let run = match b {
+                Ok(batch) => self.engine.run(&job.def, batch).await,
+                Err(e) => Err(e),
+            };
+            match run {
+                Ok(h) => hits.extend(h),
+                Err(e) => {
+                    outcome = Err(e.into());
+                    break;
+                }
+            }
+        }
+        self.metrics
+            .theme_eval
+            .with_label_values(&[&job.id])
+            .observe(timer.elapsed().as_secs_f64());
+        outcome.map(|()| hits)
+    }
+
+    /// Applies finished evaluations. A theme's progress moves only over
+    /// windows all evaluated: after a failure, its later evaluations are
+    /// planned again from where progress stands.
+    fn settle_jobs(&self, core: &mut Core, results: Vec<(Job, Result<Vec<Hit>, MonitorError>)>) {
+        let mut hits: Vec<Hit> = Vec::new();
+        for (job, outcome) in results {
+            let Some(slot) = core.themes.get_mut(&job.id) else {
+                continue;
+            };
+            slot.evaluations += 1;
+            let done = core.progress.get(&job.id).copied();
+            // An earlier evaluation of these windows' predecessors failed.
+            let gap = job.old.is_some_and(|o| done.is_none_or(|d| d < o));
+            match outcome {
+                Ok(h) if !gap => {
+                    slot.last_error = None;
+                    hits.extend(h);
+                    let p = done.map_or(job.new, |d| d.max(job.new));
+                    core.progress.insert(job.id.clone(), p);
+                    core.pending.progress.insert(job.id, p);
+                }
+                Ok(h) => hits.extend(h),
+                Err(e) => {
+                    // Progress stays put: the windows are planned again on the next batch.
+                    tracing::error!(theme = %job.id, error = %e, "theme evaluation failed");
+                    self.metrics
+                        .theme_errors
+                        .with_label_values(&[&job.id])
+                        .inc();
+                    slot.last_error = Some(e.to_string());
+                    match done {
+                        Some(d) => core.planned.insert(job.id, d),
+                        None => core.planned.remove(&job.id),
+                    };
+                }
+            }
+        }
+        self.apply_hits(core, hits);
     }
 
     fn apply_hits(&self, core: &mut Core, mut hits: Vec<Hit>) {
@@ -1039,6 +1132,7 @@ impl Monitor {
         let id = def.id.clone();
         if let Some(w) = stream_of(def.table).and_then(|s| core.wm.trigger(s)) {
             core.progress.insert(id.clone(), w);
+            core.planned.insert(id.clone(), w);
             core.pending.progress.insert(id.clone(), w);
         }
         core.pending.themes.insert(
@@ -1167,8 +1261,12 @@ mod tests {
     }
 
     fn load_message(meter: &str, m: &Monitor) -> DecodedMessage {
+        load_message_at(meter, "10:00", m)
+    }
+
+    fn load_message_at(meter: &str, hh_mm: &str, m: &Monitor) -> DecodedMessage {
         let payload =
-            format!(r#"{{"meter_id":"{meter}","ts":"2026-11-03T10:00:00+08:00","p_kw":5}}"#);
+            format!(r#"{{"meter_id":"{meter}","ts":"2026-11-03T{hh_mm}:00+08:00","p_kw":5}}"#);
         let mut msg = DecodedMessage::decode("meter/load/x".into(), payload.into_bytes(), 1 << 20);
         msg.resolve(&m.meter_index());
         msg
@@ -1211,6 +1309,86 @@ mod tests {
             let (rep, staged) = m.ingest_staged(vec![load_message("M2", &m)]).await;
             staged.commit().await.unwrap();
             assert_eq!((rep.accepted(), rep.duplicates(), rep.rejected), (0, 1, 0));
+        });
+    }
+
+    /// A theme with a hit for every customer and 15-minute window holding a point.
+    const EVERY_WINDOW: &str = "-- theme: every_window
+-- title: test
+SELECT p.window.start AS window_start, p.window.end AS window_end, p.customer_id, p.points
+FROM (
+    SELECT tumble(interval '15 minutes') AS window, customer_id, count(*) AS points
+    FROM load_point GROUP BY window, customer_id
+) p";
+
+    /// Windows counted over all work orders.
+    fn hits_counted(core: &Core) -> u64 {
+        core.book.iter().map(|w| w.hits).sum()
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// The next batch is accepted and planned while the batch before is
+    /// still being evaluated: it plans only the windows after those, and a
+    /// failed evaluation holds progress back so its windows are planned again.
+    #[test]
+    fn batches_planned_during_an_evaluation_take_the_later_windows_only() {
+        rt().block_on(async {
+            let backend = Arc::new(MemoryBackend::default());
+            let archive = Archive::parse_document(&archive_doc("C1", "M1")).unwrap();
+            let themes = vec![("every_window.sql".to_string(), EVERY_WINDOW.to_string())];
+            let m = Monitor::open(MonitorConfig::default(), backend, themes, Some(archive))
+                .await
+                .unwrap();
+            let job_of = |e: &mut Evaluation| {
+                let i = e.jobs.iter().position(|j| j.id == "every_window");
+                e.jobs.remove(i.expect("every_window planned"))
+            };
+            let (_, first) = m.ingest(vec![load_message_at("M1", "10:00", &m)]).await;
+            first.finish().await.commit().await.unwrap();
+            let start = m.core.lock().await.progress.get("every_window").copied();
+            assert!(start.is_some(), "the first batch sets progress");
+
+            // 12:00 closes the 10:00 window; 14:00 then closes the 12:00 one.
+            let (_, mut b) = m.ingest(vec![load_message_at("M1", "12:00", &m)]).await;
+            let (_, mut c) = m.ingest(vec![load_message_at("M1", "14:00", &m)]).await;
+            let (jb, jc) = (job_of(&mut b), job_of(&mut c));
+            assert_eq!(jb.old, start);
+            assert_eq!(jc.old, Some(jb.new), "c starts where b ends");
+            assert!(jc.new > jb.new);
+            assert_eq!((jb.batches.len(), jc.batches.len()), (1, 1));
+
+            // b fails, c succeeds: c's hits count, progress stays before b.
+            let hits = m
+                .run_job(&jc, jc.batches.iter().flatten().cloned().map(Ok).collect())
+                .await
+                .unwrap();
+            assert_eq!(hits.len(), 1);
+            {
+                let mut core = m.core.lock().await;
+                let failed = Err(MonitorError::BadRequest("injected failure".into()));
+                m.settle_jobs(&mut core, vec![(jb, failed), (jc, Ok(hits))]);
+                assert_eq!(core.progress.get("every_window").copied(), start);
+                assert_eq!(core.planned.get("every_window").copied(), start);
+                assert_eq!(hits_counted(&core), 1);
+            }
+            // The next batch plans b's and c's windows again; each counts once.
+            let (_, d) = m.ingest(vec![load_message_at("M1", "14:15", &m)]).await;
+            let jd = d
+                .jobs
+                .iter()
+                .find(|j| j.id == "every_window")
+                .map(|j| j.old);
+            assert_eq!(jd, Some(start));
+            d.finish().await.commit().await.unwrap();
+            let core = m.core.lock().await;
+            assert_eq!(hits_counted(&core), 2);
+            assert!(core.progress.get("every_window").copied() > start);
         });
     }
 }

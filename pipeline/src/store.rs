@@ -89,10 +89,10 @@ struct Bucket<K, V, S> {
 }
 
 impl<K: Hash + Eq, V: PartialEq, S: BuildHasher + Default> Bucket<K, V, S> {
-    fn new() -> Self {
+    fn with_capacity(n: usize) -> Self {
         Self {
-            index: HashMap::default(),
-            rows: Vec::new(),
+            index: HashMap::with_capacity_and_hasher(n, S::default()),
+            rows: Vec::with_capacity(n),
         }
     }
 
@@ -117,50 +117,104 @@ impl<K: Hash + Eq, V: PartialEq, S: BuildHasher + Default> Bucket<K, V, S> {
             }
         }
     }
+
+    /// Empties the bucket, keeping its allocations.
+    fn clear(&mut self) {
+        self.index.clear();
+        self.rows.clear();
+    }
+}
+
+/// One stream's buckets by instant or date, and the storage of the last
+/// bucket evicted, kept for the next new one: a load bucket of every meter
+/// is megabytes, and fresh memory costs page faults on each instant.
+#[derive(Debug)]
+struct Series<T, K, V, S> {
+    buckets: BTreeMap<T, Bucket<K, V, S>>,
+    spare: Option<Bucket<K, V, S>>,
+}
+
+impl<T, K, V, S> Default for Series<T, K, V, S> {
+    fn default() -> Self {
+        Self {
+            buckets: BTreeMap::new(),
+            spare: None,
+        }
+    }
+}
+
+impl<T: Ord + Copy, K: Hash + Eq, V: PartialEq, S: BuildHasher + Default> Series<T, K, V, S> {
+    fn put(&mut self, at: T, k: K, v: V) -> Upsert {
+        if let Some(bucket) = self.buckets.get_mut(&at) {
+            return bucket.put(k, v);
+        }
+        let mut bucket = self.spare.take().unwrap_or_else(|| {
+            // Every meter reports every instant, so the latest bucket's size
+            // is a new one's: sized once instead of grown (and rehashed) a
+            // dozen times.
+            let size = self
+                .buckets
+                .values()
+                .next_back()
+                .map_or(0, |b| b.rows.len());
+            Bucket::with_capacity(size)
+        });
+        let outcome = bucket.put(k, v);
+        self.buckets.insert(at, bucket);
+        outcome
+    }
+
+    fn rows_at(&self, at: &T) -> &[V] {
+        self.buckets.get(at).map_or(&[], |b| &b.rows)
+    }
+
+    fn get(&self, at: &T, k: &K) -> Option<&V> {
+        self.buckets.get(at).and_then(|b| b.get(k))
+    }
+
+    /// Drops the buckets before `before`; true if any were there.
+    fn drop_before(&mut self, before: T) -> bool {
+        let keep = self.buckets.split_off(&before);
+        let dropped = std::mem::replace(&mut self.buckets, keep);
+        let any = !dropped.is_empty();
+        if let Some(mut last) = dropped.into_values().next_back() {
+            last.clear();
+            self.spare = Some(last);
+        }
+        any
+    }
+
+    fn count(&self, from: T, to: T) -> usize {
+        self.buckets
+            .range(from..to.max(from))
+            .map(|(_, b)| b.rows.len())
+            .sum()
+    }
+
+    fn keys(&self, from: T, to: T) -> Vec<T> {
+        self.buckets
+            .range(from..to.max(from))
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    fn len(&self) -> usize {
+        self.buckets.values().map(|b| b.rows.len()).sum()
+    }
 }
 
 /// Load points and freezes come only from archive meters (unknown meters are
 /// rejected before the store), so the fast id hash is safe for them. Event
 /// codes are free text from the wire, so events use the default hasher.
-type Buckets<T, K, V, S> = BTreeMap<T, Bucket<K, V, S>>;
 type IdHash = std::hash::BuildHasherDefault<crate::ids::IdHasher>;
 type EventKey = (MeterId, String);
 
 #[derive(Debug, Default)]
 pub struct RecordStore {
-    load: Buckets<EpochMs, MeterId, LoadPoint, IdHash>,
-    freeze: Buckets<NaiveDate, MeterId, Freeze, IdHash>,
-    event: Buckets<EpochMs, EventKey, MeterEvent, std::hash::RandomState>,
+    load: Series<EpochMs, MeterId, LoadPoint, IdHash>,
+    freeze: Series<NaiveDate, MeterId, Freeze, IdHash>,
+    event: Series<EpochMs, EventKey, MeterEvent, std::hash::RandomState>,
     changes: RecordChanges,
-}
-
-fn put<T: Ord, K: Hash + Eq, V: PartialEq, S: BuildHasher + Default>(
-    map: &mut Buckets<T, K, V, S>,
-    at: T,
-    k: K,
-    v: V,
-) -> Upsert {
-    map.entry(at).or_insert_with(Bucket::new).put(k, v)
-}
-
-/// Drops the buckets before `before`; true if any were there.
-fn drop_before<T: Ord + Copy, B>(map: &mut BTreeMap<T, B>, before: T) -> bool {
-    let keep = map.split_off(&before);
-    !std::mem::replace(map, keep).is_empty()
-}
-
-fn count<T: Ord + Copy, K, V, S>(map: &Buckets<T, K, V, S>, from: T, to: T) -> usize {
-    map.range(from..to.max(from))
-        .map(|(_, b)| b.rows.len())
-        .sum()
-}
-
-fn bucket_keys<T: Ord + Copy, B>(map: &BTreeMap<T, B>, from: T, to: T) -> Vec<T> {
-    map.range(from..to.max(from)).map(|(t, _)| *t).collect()
-}
-
-fn len<T, K, V, S>(map: &Buckets<T, K, V, S>) -> usize {
-    map.values().map(|b| b.rows.len()).sum()
 }
 
 impl RecordStore {
@@ -175,24 +229,21 @@ impl RecordStore {
     /// Restores a record from the backend without marking it changed.
     pub fn insert_quiet(&mut self, r: Record) -> Upsert {
         match r {
-            Record::Load(l) => put(&mut self.load, l.ts, l.meter_id.clone(), l),
-            Record::Freeze(f) => put(&mut self.freeze, f.date, f.meter_id.clone(), f),
-            Record::Event(e) => put(
-                &mut self.event,
-                e.ts,
-                (e.meter_id.clone(), e.code.clone()),
-                e,
-            ),
+            Record::Load(l) => self.load.put(l.ts, l.meter_id.clone(), l),
+            Record::Freeze(f) => self.freeze.put(f.date, f.meter_id.clone(), f),
+            Record::Event(e) => self
+                .event
+                .put(e.ts, (e.meter_id.clone(), e.code.clone()), e),
         }
     }
 
     pub fn contains_same(&self, r: &Record) -> bool {
         match r {
-            Record::Load(l) => self.load.get(&l.ts).and_then(|b| b.get(&l.meter_id)) == Some(l),
+            Record::Load(l) => self.load.get(&l.ts, &l.meter_id) == Some(l),
             Record::Freeze(f) => self.freeze_of(f.date, &f.meter_id) == Some(f),
             Record::Event(e) => {
                 let key = (e.meter_id.clone(), e.code.clone());
-                self.event.get(&e.ts).and_then(|b| b.get(&key)) == Some(e)
+                self.event.get(&e.ts, &key) == Some(e)
             }
         }
     }
@@ -202,7 +253,7 @@ impl RecordStore {
     }
 
     pub fn len(&self) -> usize {
-        len(&self.load) + len(&self.freeze) + len(&self.event)
+        self.load.len() + self.freeze.len() + self.event.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -211,57 +262,57 @@ impl RecordStore {
 
     /// The load points at instant `t`.
     pub fn load_at(&self, t: EpochMs) -> &[LoadPoint] {
-        self.load.get(&t).map_or(&[], |b| &b.rows)
+        self.load.rows_at(&t)
     }
 
     /// The events at instant `t`.
     pub fn events_at(&self, t: EpochMs) -> &[MeterEvent] {
-        self.event.get(&t).map_or(&[], |b| &b.rows)
+        self.event.rows_at(&t)
     }
 
     /// The freezes of `date`.
     pub fn freezes_on(&self, date: NaiveDate) -> &[Freeze] {
-        self.freeze.get(&date).map_or(&[], |b| &b.rows)
+        self.freeze.rows_at(&date)
     }
 
     pub fn load_count(&self, from: EpochMs, to: EpochMs) -> usize {
-        count(&self.load, from, to)
+        self.load.count(from, to)
     }
 
     /// The distinct instants of load points in `[from, to)`.
     pub fn load_times(&self, from: EpochMs, to: EpochMs) -> Vec<EpochMs> {
-        bucket_keys(&self.load, from, to)
+        self.load.keys(from, to)
     }
 
     /// The distinct instants of events in `[from, to)`.
     pub fn event_times(&self, from: EpochMs, to: EpochMs) -> Vec<EpochMs> {
-        bucket_keys(&self.event, from, to)
+        self.event.keys(from, to)
     }
 
     pub fn freeze_of(&self, date: NaiveDate, meter: &MeterId) -> Option<&Freeze> {
-        self.freeze.get(&date).and_then(|b| b.get(meter))
+        self.freeze.get(&date, meter)
     }
 
     pub fn event_count(&self, from: EpochMs, to: EpochMs) -> usize {
-        count(&self.event, from, to)
+        self.event.count(from, to)
     }
 
     pub fn freeze_count(&self, from: NaiveDate, to: NaiveDate) -> usize {
-        count(&self.freeze, from, to)
+        self.freeze.count(from, to)
     }
 
     /// The distinct dates of freezes in `[from, to)`.
     pub fn freeze_dates(&self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
-        bucket_keys(&self.freeze, from, to)
+        self.freeze.keys(from, to)
     }
 
     /// Drops load points and events before `e.load_before`/`e.event_before`
     /// and freezes of dates before `e.freeze_before`: no window can need
     /// them now.
     pub fn evict(&mut self, e: Eviction) {
-        let dropped = drop_before(&mut self.load, e.load_before)
-            | drop_before(&mut self.freeze, e.freeze_before)
-            | drop_before(&mut self.event, e.event_before);
+        let dropped = self.load.drop_before(e.load_before)
+            | self.freeze.drop_before(e.freeze_before)
+            | self.event.drop_before(e.event_before);
         // Only an eviction that removed something needs persisting; a
         // backend drops the same buckets (and any put before them).
         if dropped {

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Result};
 use jicha_pipeline::decode::DecodedMessage;
 use jicha_pipeline::records::Stream;
 use jicha_pipeline::state::StateError;
-use jicha_pipeline::Monitor;
+use jicha_pipeline::{Monitor, StagedCommit};
 use rumqttc::{
     AsyncClient, Event, MqttOptions, Packet, Publish, QoS, Request, Subscribe, Transport,
 };
@@ -255,9 +255,13 @@ async fn decode_loop(
     }
 }
 
-/// Hands decoded micro-batches to the monitor, one commit in flight while
-/// the next batch is processed. A message is acknowledged once a commit
-/// that includes its changes has succeeded.
+/// A batch's evaluation running, or its commit, with the messages it covers.
+type Running<T> = Option<(JoinHandle<T>, Vec<Publish>)>;
+
+/// Hands decoded micro-batches to the monitor as a pipeline: while batch
+/// N+1 is accepted, batch N's themes are evaluated and batch N-1 is
+/// committed. A message is acknowledged once a commit that includes its
+/// changes has succeeded.
 async fn batch_loop(
     monitor: Arc<Monitor>,
     client: &AsyncClient,
@@ -265,47 +269,112 @@ async fn batch_loop(
     mut rx: mpsc::Receiver<DecodedBatch>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // The running commit and the messages it covers.
-    let mut inflight: Option<(JoinHandle<Result<(), StateError>>, Vec<Publish>)> = None;
+    let mut evaluating: Running<StagedCommit> = None;
+    let mut committing: Running<Result<(), StateError>> = None;
     loop {
-        // Wait for input; if the running commit ends first, settle it, so
-        // the last batch before a pause is acknowledged without delay.
-        let next = match inflight.as_mut() {
-            None => rx.recv().await,
-            Some((commit, _)) => tokio::select! {
-                ended = commit => {
-                    let covered = inflight.take().map(|(_, c)| c).unwrap_or_default();
-                    if !settle(&monitor, client, acks, failure(ended), &covered, &mut shutdown).await {
-                        return;
-                    }
-                    continue;
-                }
-                m = rx.recv() => m,
-            },
-        };
-        let Some((batch, decoded)) = next else { break };
-        // Staging waits for the running commit, so once this returns it has ended.
-        let (_, staged) = monitor.ingest_staged(decoded).await;
-        if let Some((commit, mut earlier)) = inflight.take() {
-            if let Some(error) = failure(commit.await) {
-                // The earlier changes are still in the slot, ahead of this
-                // batch's: retry both, input paused meanwhile.
-                drop(staged);
-                earlier.extend(batch);
-                if !settle(&monitor, client, acks, Some(error), &earlier, &mut shutdown).await {
+        // Wait for input; hand on whatever ends first meanwhile, so the
+        // last batch before a pause is committed and acknowledged at once.
+        let next = tokio::select! {
+            staged = finished(&mut evaluating) => {
+                let batch = evaluating.take().map(|(_, b)| b).unwrap_or_default();
+                if !hand_over(&monitor, client, acks, staged, batch, &mut committing, &mut shutdown).await {
                     return;
                 }
                 continue;
             }
-            earlier.iter().for_each(|p| acks.ack(client, p));
+            ended = finished(&mut committing) => {
+                let covered = committing.take().map(|(_, c)| c).unwrap_or_default();
+                if !settle(&monitor, client, acks, failure(ended), &covered, &mut shutdown).await {
+                    return;
+                }
+                continue;
+            }
+            m = rx.recv() => m,
+        };
+        let Some((batch, decoded)) = next else { break };
+        let (_, evaluation) = monitor.ingest(decoded).await;
+        // Evaluations finish in order: the one before goes first.
+        if let Some((running, earlier)) = evaluating.take() {
+            let staged = running.await;
+            if !hand_over(
+                &monitor,
+                client,
+                acks,
+                staged,
+                earlier,
+                &mut committing,
+                &mut shutdown,
+            )
+            .await
+            {
+                return;
+            }
         }
-        inflight = Some((tokio::spawn(staged.commit()), batch));
+        evaluating = Some((tokio::spawn(evaluation.finish()), batch));
     }
-    if let Some((commit, covered)) = inflight {
+    if let Some((running, earlier)) = evaluating.take() {
+        let staged = running.await;
+        if !hand_over(
+            &monitor,
+            client,
+            acks,
+            staged,
+            earlier,
+            &mut committing,
+            &mut shutdown,
+        )
+        .await
+        {
+            return;
+        }
+    }
+    if let Some((commit, covered)) = committing {
         if failure(commit.await).is_none() {
             covered.iter().for_each(|p| acks.ack(client, p));
         }
     }
+}
+
+/// Ends when the running task does; never, if there is none.
+async fn finished<T>(running: &mut Running<T>) -> Result<T, tokio::task::JoinError> {
+    match running.as_mut() {
+        Some((task, _)) => task.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Starts committing a finished evaluation's changes, once the commit
+/// before (which its staging waited for) is settled. False when input must
+/// stop: shutdown came first, or the evaluation task failed.
+async fn hand_over(
+    monitor: &Monitor,
+    client: &AsyncClient,
+    acks: &AckQueue,
+    staged: Result<StagedCommit, tokio::task::JoinError>,
+    batch: Vec<Publish>,
+    committing: &mut Running<Result<(), StateError>>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let staged = match staged {
+        Ok(s) => s,
+        Err(e) => {
+            // Nothing is lost: the batch is unacknowledged.
+            tracing::error!(error = %e, "evaluating a batch failed; input stopped, restart jicha (the broker redelivers the batch)");
+            return false;
+        }
+    };
+    if let Some((commit, mut earlier)) = committing.take() {
+        if let Some(error) = failure(commit.await) {
+            // The earlier changes are still in the slot, ahead of this
+            // batch's: retry both, input paused meanwhile.
+            drop(staged);
+            earlier.extend(batch);
+            return settle(monitor, client, acks, Some(error), &earlier, shutdown).await;
+        }
+        earlier.iter().for_each(|p| acks.ack(client, p));
+    }
+    *committing = Some((tokio::spawn(staged.commit()), batch));
+    true
 }
 
 /// The first message and whatever follows within `batch_wait`, up to
