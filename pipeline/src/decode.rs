@@ -5,7 +5,7 @@
 
 use crate::archive::MeterIndex;
 use crate::fields::{opt_num, opt_str, req_meter, req_num, req_str, req_ts, short, FieldResult};
-use crate::records::{Freeze, LoadPoint, MeterEvent, Record, Stream};
+use crate::records::{Freeze, LoadPoint, MeterEvent, Phases, Record, Stream};
 use crate::time::parse_date;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -300,13 +300,15 @@ impl LoadIn<'_> {
             ts,
             p_kw: req_num(self.p_kw, "p_kw")?,
             q_kvar: opt_num(self.q_kvar, "q_kvar")?,
-            ua: opt_num(self.ua, "ua")?,
-            ub: opt_num(self.ub, "ub")?,
-            uc: opt_num(self.uc, "uc")?,
-            ia: opt_num(self.ia, "ia")?,
-            ib: opt_num(self.ib, "ib")?,
-            ic: opt_num(self.ic, "ic")?,
-            pf: opt_num(self.pf, "pf")?,
+            phases: Phases::from_values([
+                opt_num(self.ua, "ua")?,
+                opt_num(self.ub, "ub")?,
+                opt_num(self.uc, "uc")?,
+                opt_num(self.ia, "ia")?,
+                opt_num(self.ib, "ib")?,
+                opt_num(self.ic, "ic")?,
+                opt_num(self.pf, "pf")?,
+            ]),
         }))
     }
 }

@@ -21,7 +21,7 @@
 //! - decimal: scale (one raw byte, ≤ 28), mantissa
 
 use crate::ids::MeterId;
-use crate::records::{Freeze, LoadPoint, MeterEvent, Record};
+use crate::records::{Freeze, LoadPoint, MeterEvent, Phases, Record};
 use crate::time::{date_from_days, days_since_epoch};
 use rust_decimal::Decimal;
 
@@ -65,7 +65,8 @@ pub fn encode_into(r: &Record, base: Base, w: &mut Vec<u8>) {
         Record::Load(l) => {
             w.push(LOAD);
             put_int(w, ms(l.ts));
-            let opts = [l.q_kvar, l.ua, l.ub, l.uc, l.ia, l.ib, l.ic, l.pf];
+            let [ua, ub, uc, ia, ib, ic, pf] = l.phase_values();
+            let opts = [l.q_kvar, ua, ub, uc, ia, ib, ic, pf];
             put_presence(w, &opts);
             put_decimal(w, l.p_kw);
             opts.iter().flatten().for_each(|d| put_decimal(w, *d));
@@ -123,13 +124,15 @@ pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, 
                 ts,
                 p_kw,
                 q_kvar: opt(0)?,
-                ua: opt(1)?,
-                ub: opt(2)?,
-                uc: opt(3)?,
-                ia: opt(4)?,
-                ib: opt(5)?,
-                ic: opt(6)?,
-                pf: opt(7)?,
+                phases: Phases::from_values([
+                    opt(1)?,
+                    opt(2)?,
+                    opt(3)?,
+                    opt(4)?,
+                    opt(5)?,
+                    opt(6)?,
+                    opt(7)?,
+                ]),
             })
         }
         FREEZE => {

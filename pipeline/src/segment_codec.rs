@@ -158,7 +158,7 @@ pub fn decode(blob: &[u8]) -> Result<Vec<Record>, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{Freeze, LoadPoint, MeterEvent};
+    use crate::records::{Freeze, LoadPoint, MeterEvent, Phases};
     use rust_decimal::Decimal;
 
     fn dec(s: &str) -> Decimal {
@@ -168,7 +168,7 @@ mod tests {
     fn load(meter: &str, ts: i64, kw: &str) -> Record {
         Record::Load(LoadPoint {
             q_kvar: Some(dec("-1.50")),
-            pf: Some(dec("0.95")),
+            phases: Phases::from_values([None, None, None, None, None, None, Some(dec("0.95"))]),
             ..LoadPoint::power_only(MeterId::new(meter), ts, dec(kw))
         })
     }
@@ -239,7 +239,7 @@ mod tests {
                 let mut r = load(&format!("M{:010}", i), ts, "12.34");
                 if let Record::Load(l) = &mut r {
                     l.q_kvar = None;
-                    l.pf = None;
+                    l.phases = None;
                 }
                 r
             })

@@ -179,13 +179,13 @@ pub fn load_point(
     dec_cols!(cols, reads, rs,
         "p_kw" => |r: &&LoadPoint| Some(r.p_kw),
         "q_kvar" => |r: &&LoadPoint| r.q_kvar,
-        "ua" => |r: &&LoadPoint| r.ua,
-        "ub" => |r: &&LoadPoint| r.ub,
-        "uc" => |r: &&LoadPoint| r.uc,
-        "ia" => |r: &&LoadPoint| r.ia,
-        "ib" => |r: &&LoadPoint| r.ib,
-        "ic" => |r: &&LoadPoint| r.ic,
-        "pf" => |r: &&LoadPoint| r.pf,
+        "ua" => |r: &&LoadPoint| r.phases.as_ref().and_then(|p| p.ua),
+        "ub" => |r: &&LoadPoint| r.phases.as_ref().and_then(|p| p.ub),
+        "uc" => |r: &&LoadPoint| r.phases.as_ref().and_then(|p| p.uc),
+        "ia" => |r: &&LoadPoint| r.phases.as_ref().and_then(|p| p.ia),
+        "ib" => |r: &&LoadPoint| r.phases.as_ref().and_then(|p| p.ib),
+        "ic" => |r: &&LoadPoint| r.phases.as_ref().and_then(|p| p.ic),
+        "pf" => |r: &&LoadPoint| r.phases.as_ref().and_then(|p| p.pf),
     );
     cols.finish()
 }
