@@ -227,13 +227,12 @@ async fn decode_loop(
             let decoded = batch
                 .iter()
                 .map(|p| {
-                    let mut m = DecodedMessage::decode(
+                    DecodedMessage::decode_with_meters(
                         p.topic.clone(),
                         p.payload.to_vec(),
                         max_payload_bytes,
-                    );
-                    m.resolve(&meters);
-                    m
+                        Some(&meters),
+                    )
                 })
                 .collect();
             (batch, decoded)
