@@ -2,13 +2,22 @@
 //! record is validated on its own so one bad record never costs its batch.
 //! Numbers are taken from their literal text (exact decimals), and nothing
 //! from outside is unwrapped: every failure becomes a [`Rejection`].
+//!
+//! A payload is parsed once: each record's fields are taken as raw JSON as
+//! the parser meets them, and its text is found by offsets, not copied. A
+//! payload that pass refuses (malformed JSON, a duplicate field) is decoded
+//! again value by value, which keeps a bad record's error its own.
 
 use crate::archive::MeterIndex;
 use crate::fields::{opt_num, opt_str, req_meter, req_num, req_str, req_ts, short, FieldResult};
+use crate::ids::MeterId;
 use crate::records::{Freeze, LoadPoint, MeterEvent, Phases, Record, Stream};
 use crate::time::parse_date;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
 
 /// Why a record (or a whole payload) was refused. The `reason` is the
 /// metric label and dead-letter reason; `detail` tells the operator what to fix.
@@ -103,14 +112,6 @@ pub struct Span {
 }
 
 impl Span {
-    /// `raw` is a slice of `payload` (decode_payload only hands out those).
-    fn of(payload: &[u8], raw: &str) -> Span {
-        Span {
-            start: (raw.as_ptr() as usize).saturating_sub(payload.as_ptr() as usize),
-            len: raw.len(),
-        }
-    }
-
     pub fn text(self, payload: &[u8]) -> &str {
         payload
             .get(self.start..self.start.saturating_add(self.len))
@@ -120,48 +121,33 @@ impl Span {
 }
 
 impl DecodedMessage {
-    pub fn decode(topic: String, payload: Vec<u8>, max_bytes: usize) -> DecodedMessage {
+    /// Decodes and, given the archive's `meters`, resolves each record's
+    /// meter against them on the way: a known meter's id is the archive's
+    /// shared copy. Done off the monitor's lock; the monitor uses the
+    /// result only if the archive has not changed since (without `meters`
+    /// it looks every meter up itself).
+    pub fn decode(
+        topic: String,
+        payload: Vec<u8>,
+        max_bytes: usize,
+        meters: Option<&MeterIndex>,
+    ) -> DecodedMessage {
         let stream = Stream::of_topic(&topic);
-        let records = match stream {
-            None => Vec::new(),
-            Some(s) => decode_payload(s, &payload, max_bytes)
-                .into_iter()
-                .map(|r| r.map(|(rec, raw)| (rec, Span::of(&payload, raw))))
-                .collect(),
+        let Records { list, known } = match stream {
+            None => Records::default(),
+            Some(s) => decode_records(s, &payload, max_bytes, meters),
         };
         DecodedMessage {
             topic,
             payload,
             stream,
-            records,
-            resolved: None,
+            records: list,
+            resolved: meters.map(|m| (m.clone(), known)),
         }
     }
 
-    /// Looks each record's meter up in `index`, replacing a known meter's
-    /// id by the archive's shared copy. Done while decoding, off the
-    /// monitor's lock; the monitor uses the result only if the archive has
-    /// not changed since.
-    pub fn resolve(&mut self, index: &MeterIndex) {
-        let known = self
-            .records
-            .iter_mut()
-            .map(|r| match r {
-                Ok((rec, _)) => match index.canonical(rec.meter_id()) {
-                    Some(id) => {
-                        rec.set_meter_id(id.clone());
-                        true
-                    }
-                    None => false,
-                },
-                Err(_) => false,
-            })
-            .collect();
-        self.resolved = Some((index.clone(), known));
-    }
-
     /// The topic, the records (or rejections), the payload their spans
-    /// point into, and what [`DecodedMessage::resolve`] found.
+    /// point into, and the meters they were resolved against.
     pub fn into_parts(self) -> MessageParts {
         (self.topic, self.records, self.payload, self.resolved)
     }
@@ -173,121 +159,417 @@ impl DecodedMessage {
 }
 
 /// Decodes one MQTT payload of `stream`. Returns one entry per record found
-/// (or a single rejection when the payload itself is unusable).
+/// (or a single rejection when the payload itself is unusable), each with
+/// its text.
 pub fn decode_payload(
     stream: Stream,
     payload: &[u8],
     max_bytes: usize,
 ) -> Vec<Result<(Record, &str), Rejection>> {
+    decode_records(stream, payload, max_bytes, None)
+        .list
+        .into_iter()
+        .map(|r| r.map(|(rec, span)| (rec, span.text(payload))))
+        .collect()
+}
+
+/// A payload's records in order, each decoded (with where its text lies)
+/// or refused, and for each whether the meters it was resolved against
+/// know its meter.
+#[derive(Default)]
+struct Records {
+    list: Vec<Result<(Record, Span), Rejection>>,
+    known: Vec<bool>,
+}
+
+impl Records {
+    fn refused(rejection: Rejection) -> Records {
+        let mut records = Records::default();
+        records.refuse(rejection);
+        records
+    }
+
+    fn accept(&mut self, record: Record, known: bool, span: Span) {
+        self.list.push(Ok((record, span)));
+        self.known.push(known);
+    }
+
+    fn refuse(&mut self, rejection: Rejection) {
+        self.list.push(Err(rejection));
+        self.known.push(false);
+    }
+}
+
+/// Decodes a payload, resolving meters against `meters` if given. A
+/// payload too large, not UTF-8 or not JSON is one rejection.
+fn decode_records(
+    stream: Stream,
+    payload: &[u8],
+    max_bytes: usize,
+    meters: Option<&MeterIndex>,
+) -> Records {
     if payload.len() > max_bytes {
         let prefix = String::from_utf8_lossy(&payload[..payload.len().min(256)]).into_owned();
-        return vec![Err(reject(
+        return Records::refused(reject(
             Reason::PayloadTooLarge,
             format!(
                 "payload of {} bytes exceeds the limit of {max_bytes} bytes; split it into smaller batches or raise max_payload_bytes",
                 payload.len()
             ),
             &prefix,
-        ))];
+        ));
     }
     let text = match std::str::from_utf8(payload) {
         Ok(t) => t,
         Err(e) => {
             let lossy = String::from_utf8_lossy(payload).into_owned();
-            return vec![Err(reject(
+            return Records::refused(reject(
                 Reason::MalformedJson,
                 format!("payload is not UTF-8: {e}"),
                 &lossy,
-            ))];
+            ));
         }
     };
+    let ctx = Ctx {
+        stream,
+        meters,
+        text,
+    };
+    single_pass(ctx).unwrap_or_else(|_| per_record(ctx))
+}
+
+/// What every record of a payload is decoded with.
+#[derive(Clone, Copy)]
+struct Ctx<'p, 'm> {
+    stream: Stream,
+    meters: Option<&'m MeterIndex>,
+    /// The payload; a record's bounds are byte offsets into it.
+    text: &'p str,
+}
+
+impl Ctx<'_, '_> {
+    /// Where `part`, a slice of the payload, starts in it.
+    fn offset(&self, part: &str) -> usize {
+        (part.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize)
+    }
+
+    /// The first byte at or after `at` that is not JSON whitespace.
+    fn skip_ws(&self, at: usize) -> usize {
+        let rest = self.text.as_bytes().get(at..).unwrap_or_default();
+        at + rest
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
+            .count()
+    }
+
+    fn byte(&self, at: usize) -> Option<u8> {
+        self.text.as_bytes().get(at).copied()
+    }
+}
+
+/// The usual way: one parse of the payload, each record decoded as the
+/// parser meets it. Anything unusual (malformed JSON, a duplicate field, a
+/// key serde_json refuses) fails it; [`per_record`] then decides, so such
+/// payloads end exactly as they would have there.
+fn single_pass(ctx: Ctx<'_, '_>) -> serde_json::Result<Records> {
+    let mut records = Records::default();
+    let mut de = serde_json::Deserializer::from_str(ctx.text);
+    let start = ctx.skip_ws(0);
+    if ctx.byte(start) == Some(b'[') {
+        de.deserialize_seq(Batch {
+            ctx,
+            open: start,
+            out: &mut records,
+        })?;
+    } else {
+        Element {
+            ctx,
+            start,
+            out: &mut records,
+        }
+        .deserialize(&mut de)?;
+    }
+    de.end()?;
+    Ok(records)
+}
+
+/// The payload split into its values first, then each record parsed on its
+/// own: slower, but a record's errors stay its own and name positions in
+/// its text, and a payload that is not JSON is refused whole.
+fn per_record(ctx: Ctx<'_, '_>) -> Records {
+    let text = ctx.text;
     let first = text.bytes().find(|b| !b.is_ascii_whitespace());
+    let mut records = Records::default();
     if first == Some(b'[') {
         match serde_json::from_str::<Vec<&RawValue>>(text) {
-            Ok(items) => items
-                .into_iter()
-                .map(|raw| decode_record(stream, raw))
-                .collect(),
-            Err(e) => vec![Err(reject(
+            Ok(items) => {
+                for raw in items {
+                    record_alone(ctx, raw.get(), &mut records);
+                }
+            }
+            Err(e) => records.refuse(reject(
                 Reason::MalformedJson,
                 format!("batch is not a JSON array of records: {e}"),
                 text,
-            ))],
+            )),
         }
     } else {
         match serde_json::from_str::<&RawValue>(text) {
-            Ok(raw) => vec![decode_record(stream, raw)],
-            Err(e) => vec![Err(reject(
+            Ok(raw) => record_alone(ctx, raw.get(), &mut records),
+            Err(e) => records.refuse(reject(
                 Reason::MalformedJson,
                 format!("payload is not JSON: {e}"),
                 text,
-            ))],
+            )),
+        }
+    }
+    records
+}
+
+/// One record, `raw` (valid JSON, a slice of the payload), parsed by itself.
+fn record_alone(ctx: Ctx<'_, '_>, raw: &str, out: &mut Records) {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let element = Element {
+        ctx,
+        start: ctx.offset(raw),
+        out,
+    };
+    if let Err(e) = element.deserialize(&mut de) {
+        out.refuse(reject(
+            Reason::MalformedJson,
+            format!("record is not a valid object: {e}"),
+            raw,
+        ));
+    }
+}
+
+/// Raised when a record's bounds cannot be found where the JSON says they
+/// are: never for JSON serde_json accepts, but if it were, [`per_record`]
+/// would decide rather than a record getting a wrong text.
+const BOUNDS_LOST: &str = "record bounds lost";
+
+/// The elements of a batch array that starts at byte `open`, decoded into `out`.
+struct Batch<'p, 'm, 'o> {
+    ctx: Ctx<'p, 'm>,
+    open: usize,
+    out: &'o mut Records,
+}
+
+impl<'de> Visitor<'de> for Batch<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let ctx = self.ctx;
+        // Elements are separated by a comma and whitespace, which is all
+        // that lies between one's end and the next one's start.
+        let mut start = ctx.skip_ws(self.open + 1);
+        while let Some(end) = seq.next_element_seed(Element {
+            ctx,
+            start,
+            out: &mut *self.out,
+        })? {
+            let after = ctx.skip_ws(end);
+            start = match ctx.byte(after) {
+                Some(b',') => ctx.skip_ws(after + 1),
+                _ => after,
+            };
+        }
+        Ok(())
+    }
+}
+
+/// One record (or whatever stands in its place) starting at byte `start`,
+/// decoded into `out`. Yields the offset just past it.
+struct Element<'p, 'm, 'o> {
+    ctx: Ctx<'p, 'm>,
+    start: usize,
+    out: &'o mut Records,
+}
+
+impl<'de> DeserializeSeed<'de> for Element<'_, '_, '_> {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        if self.ctx.byte(self.start) == Some(b'{') {
+            return d.deserialize_map(self);
+        }
+        // Taken raw: any JSON value is a record's worth of refusal.
+        let raw = <&RawValue>::deserialize(d)?.get();
+        if self.ctx.offset(raw) != self.start {
+            return Err(de::Error::custom(BOUNDS_LOST));
+        }
+        self.out.refuse(reject(
+            Reason::NotAnObject,
+            format!("a record must be a JSON object, found {}", short(raw)),
+            raw,
+        ));
+        Ok(self.start + raw.len())
+    }
+}
+
+impl<'de> Visitor<'de> for Element<'_, '_, '_> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a record object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
+        let ctx = self.ctx;
+        let mut fields = Fields::of(ctx.stream);
+        // The end of the last value (or of the opening brace): only
+        // whitespace lies between it and the closing brace.
+        let mut last = self.start + 1;
+        while let Some(Key(key)) = map.next_key()? {
+            let value: &'de RawValue = match fields.slot(&key) {
+                Some((name, slot)) => {
+                    if slot.is_some() {
+                        // Refused before the value, as a derived
+                        // `Deserialize` does, so the message per_record
+                        // gives is the one it always gave.
+                        return Err(de::Error::duplicate_field(name));
+                    }
+                    *slot.insert(map.next_value()?)
+                }
+                None => map.next_value()?,
+            };
+            last = ctx.offset(value.get()) + value.get().len();
+        }
+        let close = ctx.skip_ws(last);
+        let text = match (ctx.byte(close), ctx.text.get(self.start..close + 1)) {
+            (Some(b'}'), Some(text)) => text,
+            _ => return Err(de::Error::custom(BOUNDS_LOST)),
+        };
+        match fields.validate(ctx.meters) {
+            Ok((record, known)) => {
+                let span = Span {
+                    start: self.start,
+                    len: text.len(),
+                };
+                self.out.accept(record, known, span);
+            }
+            Err((reason, detail)) => self.out.refuse(reject(reason, detail, text)),
+        }
+        Ok(close + 1)
+    }
+}
+
+/// A field name: borrowed from the payload unless it has escapes.
+struct Key<'p>(Cow<'p, str>);
+
+impl<'p> Deserialize<'p> for Key<'p> {
+    fn deserialize<D: Deserializer<'p>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'p> Visitor<'p> for KeyVisitor {
+    type Value = Key<'p>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, s: &'p str) -> Result<Key<'p>, E> {
+        Ok(Key(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'p>, E> {
+        Ok(Key(Cow::Owned(s.to_owned())))
+    }
+}
+
+/// A record's fields, still raw JSON, in the shape of its stream.
+enum Fields<'a> {
+    Load(LoadIn<'a>),
+    Freeze(FreezeIn<'a>),
+    Event(EventIn<'a>),
+}
+
+impl<'a> Fields<'a> {
+    fn of(stream: Stream) -> Self {
+        match stream {
+            Stream::Load => Fields::Load(LoadIn::default()),
+            Stream::Freeze => Fields::Freeze(FreezeIn::default()),
+            Stream::Event => Fields::Event(EventIn::default()),
+        }
+    }
+
+    /// The name and slot of field `key`; None for a field the stream does
+    /// not have (ignored). A slot holding a value has met the field before.
+    fn slot(&mut self, key: &str) -> Option<(&'static str, &mut Option<&'a RawValue>)> {
+        match self {
+            Fields::Load(f) => f.slot(key),
+            Fields::Freeze(f) => f.slot(key),
+            Fields::Event(f) => f.slot(key),
+        }
+    }
+
+    /// The record, and whether `meters` knows its meter.
+    fn validate(self, meters: Option<&MeterIndex>) -> FieldResult<(Record, bool)> {
+        match self {
+            Fields::Load(f) => f.validate(meters),
+            Fields::Freeze(f) => f.validate(meters),
+            Fields::Event(f) => f.validate(meters),
         }
     }
 }
 
-fn decode_record(stream: Stream, raw: &RawValue) -> Result<(Record, &str), Rejection> {
-    let text = raw.get();
-    if !text.trim_start().starts_with('{') {
-        return Err(reject(
-            Reason::NotAnObject,
-            format!("a record must be a JSON object, found {}", short(text)),
-            text,
-        ));
-    }
-    let res = match stream {
-        Stream::Load => serde_json::from_str::<LoadIn>(text)
-            .map_err(shape_error)
-            .and_then(LoadIn::validate),
-        Stream::Freeze => serde_json::from_str::<FreezeIn>(text)
-            .map_err(shape_error)
-            .and_then(FreezeIn::validate),
-        Stream::Event => serde_json::from_str::<EventIn>(text)
-            .map_err(shape_error)
-            .and_then(EventIn::validate),
+/// A stream's fields as a struct of raw JSON values, and the lookup of a
+/// field by name, from one list of names.
+macro_rules! raw_fields {
+    ($name:ident { $($field:ident),* $(,)? }) => {
+        #[derive(Default)]
+        struct $name<'a> {
+            $($field: Option<&'a RawValue>,)*
+        }
+
+        impl<'a> $name<'a> {
+            fn slot(&mut self, key: &str) -> Option<(&'static str, &mut Option<&'a RawValue>)> {
+                match key {
+                    $(stringify!($field) => Some((stringify!($field), &mut self.$field)),)*
+                    _ => None,
+                }
+            }
+        }
     };
-    res.map(|r| (r, text))
-        .map_err(|(reason, detail)| reject(reason, detail, text))
 }
 
-fn shape_error(e: serde_json::Error) -> (Reason, String) {
-    (
-        Reason::MalformedJson,
-        format!("record is not a valid object: {e}"),
-    )
+/// The record's meter: the archive's shared id when `meters` knows it (no
+/// allocation), a new one otherwise; and whether it is known.
+fn meter(raw: Option<&RawValue>, meters: Option<&MeterIndex>) -> FieldResult<(MeterId, bool)> {
+    let text = req_meter(raw)?;
+    Ok(match meters.and_then(|m| m.canonical_str(&text)) {
+        Some(id) => (id.clone(), true),
+        None => (MeterId::new(&text), false),
+    })
 }
 
-#[derive(Deserialize)]
-struct LoadIn<'a> {
-    #[serde(borrow)]
-    meter_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    ts: Option<&'a RawValue>,
-    #[serde(borrow)]
-    p_kw: Option<&'a RawValue>,
-    #[serde(borrow)]
-    q_kvar: Option<&'a RawValue>,
-    #[serde(borrow)]
-    ua: Option<&'a RawValue>,
-    #[serde(borrow)]
-    ub: Option<&'a RawValue>,
-    #[serde(borrow)]
-    uc: Option<&'a RawValue>,
-    #[serde(borrow)]
-    ia: Option<&'a RawValue>,
-    #[serde(borrow)]
-    ib: Option<&'a RawValue>,
-    #[serde(borrow)]
-    ic: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pf: Option<&'a RawValue>,
-}
+raw_fields!(LoadIn {
+    meter_id,
+    ts,
+    p_kw,
+    q_kvar,
+    ua,
+    ub,
+    uc,
+    ia,
+    ib,
+    ic,
+    pf
+});
 
 /// Load points are 15-minute points: a timestamp off that grid is not one.
 const LOAD_GRID_MS: i64 = 15 * 60_000;
 
 impl LoadIn<'_> {
-    fn validate(self) -> FieldResult<Record> {
+    fn validate(self, meters: Option<&MeterIndex>) -> FieldResult<(Record, bool)> {
         let ts = req_ts(self.ts, "ts")?;
         if ts.rem_euclid(LOAD_GRID_MS) != 0 {
             return Err((
@@ -295,8 +577,9 @@ impl LoadIn<'_> {
                 "`ts` of a load point must lie on the 15-minute grid (:00, :15, :30, :45)".into(),
             ));
         }
-        Ok(Record::Load(LoadPoint {
-            meter_id: req_meter(self.meter_id)?,
+        let (meter_id, known) = meter(self.meter_id, meters)?;
+        let point = LoadPoint {
+            meter_id,
             ts,
             p_kw: req_num(self.p_kw, "p_kw")?,
             q_kvar: opt_num(self.q_kvar, "q_kvar")?,
@@ -309,34 +592,25 @@ impl LoadIn<'_> {
                 opt_num(self.ic, "ic")?,
                 opt_num(self.pf, "pf")?,
             ]),
-        }))
+        };
+        Ok((Record::Load(point), known))
     }
 }
 
-#[derive(Deserialize)]
-struct FreezeIn<'a> {
-    #[serde(borrow)]
-    meter_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    date: Option<&'a RawValue>,
-    #[serde(borrow)]
-    ts: Option<&'a RawValue>,
-    #[serde(borrow)]
-    reg_total: Option<&'a RawValue>,
-    #[serde(borrow)]
-    reg_sharp: Option<&'a RawValue>,
-    #[serde(borrow)]
-    reg_peak: Option<&'a RawValue>,
-    #[serde(borrow)]
-    reg_flat: Option<&'a RawValue>,
-    #[serde(borrow)]
-    reg_valley: Option<&'a RawValue>,
-    #[serde(borrow)]
-    reg_q_total: Option<&'a RawValue>,
-}
+raw_fields!(FreezeIn {
+    meter_id,
+    date,
+    ts,
+    reg_total,
+    reg_sharp,
+    reg_peak,
+    reg_flat,
+    reg_valley,
+    reg_q_total
+});
 
 impl FreezeIn<'_> {
-    fn validate(self) -> FieldResult<Record> {
+    fn validate(self, meters: Option<&MeterIndex>) -> FieldResult<(Record, bool)> {
         let date_text = req_str(self.date, "date")?;
         let date =
             parse_date(&date_text).map_err(|e| (Reason::BadTimestamp, format!("`date`: {e}")))?;
@@ -358,8 +632,9 @@ impl FreezeIn<'_> {
                 "register readings cannot be negative".into(),
             ));
         }
-        Ok(Record::Freeze(Freeze {
-            meter_id: req_meter(self.meter_id)?,
+        let (meter_id, known) = meter(self.meter_id, meters)?;
+        let freeze = Freeze {
+            meter_id,
             date,
             ts: req_ts(self.ts, "ts")?,
             reg_total,
@@ -368,37 +643,34 @@ impl FreezeIn<'_> {
             reg_flat: regs[2].1,
             reg_valley: regs[3].1,
             reg_q_total: regs[4].1,
-        }))
+        };
+        Ok((Record::Freeze(freeze), known))
     }
 }
 
-#[derive(Deserialize)]
-struct EventIn<'a> {
-    #[serde(borrow)]
-    meter_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    ts: Option<&'a RawValue>,
-    #[serde(borrow)]
-    code: Option<&'a RawValue>,
-    #[serde(borrow)]
-    phase: Option<&'a RawValue>,
-    #[serde(borrow)]
-    state: Option<&'a RawValue>,
-}
+raw_fields!(EventIn {
+    meter_id,
+    ts,
+    code,
+    phase,
+    state
+});
 
 impl EventIn<'_> {
-    fn validate(self) -> FieldResult<Record> {
+    fn validate(self, meters: Option<&MeterIndex>) -> FieldResult<(Record, bool)> {
         let code = req_str(self.code, "code")?;
         if code.is_empty() {
             return Err((Reason::BadValue, "`code` is empty".into()));
         }
-        Ok(Record::Event(MeterEvent {
-            meter_id: req_meter(self.meter_id)?,
+        let (meter_id, known) = meter(self.meter_id, meters)?;
+        let event = MeterEvent {
+            meter_id,
             ts: req_ts(self.ts, "ts")?,
             code,
             phase: opt_str(self.phase, "phase")?,
             state: opt_str(self.state, "state")?,
-        }))
+        };
+        Ok((Record::Event(event), known))
     }
 }
 
@@ -479,5 +751,218 @@ mod tests {
             r#"{"meter_id":"M1","ts":"2026-11-03T14:07:00+08:00","code":["x"]}"#,
         );
         assert_eq!(r.unwrap_err().reason, Reason::WrongType);
+    }
+
+    /// Each entry of a decode, with its text and whether its meter is known.
+    fn outcomes(payload: &str, r: &Records) -> Vec<(Result<(Record, String), Rejection>, bool)> {
+        r.list
+            .iter()
+            .zip(&r.known)
+            .map(|(x, k)| {
+                let x = match x {
+                    Ok((rec, span)) => Ok((rec.clone(), span.text(payload.as_bytes()).to_string())),
+                    Err(rej) => Err(rej.clone()),
+                };
+                (x, *k)
+            })
+            .collect()
+    }
+
+    fn ctx<'p, 'm>(stream: Stream, text: &'p str, meters: Option<&'m MeterIndex>) -> Ctx<'p, 'm> {
+        Ctx {
+            stream,
+            meters,
+            text,
+        }
+    }
+
+    fn meters(ids: &[&str]) -> MeterIndex {
+        let meters: Vec<String> = ids
+            .iter()
+            .map(|m| format!(r#"{{"meter_id":"{m}","multiplier":1}}"#))
+            .collect();
+        let doc = format!(
+            r#"{{"customers":[{{"customer_id":"C1","org_code":"41/4107/410727","usage_category":"large_industry",
+            "tariff_kind":"two_part","contract_kva":400,"meters":[{}]}}]}}"#,
+            meters.join(",")
+        );
+        let mut archive = crate::archive::Archive::default();
+        for c in crate::archive::Archive::parse_document(&doc).unwrap() {
+            archive.upsert(c);
+        }
+        archive.meter_index().clone()
+    }
+
+    /// The single pass decodes what the two passes would, entry by entry,
+    /// text by text.
+    fn agree(stream: Stream, payload: &str, m: Option<&MeterIndex>) -> Records {
+        let c = ctx(stream, payload, m);
+        let single = single_pass(c).unwrap_or_else(|e| panic!("{e}: {payload}"));
+        assert_eq!(
+            outcomes(payload, &single),
+            outcomes(payload, &per_record(c)),
+            "{payload}"
+        );
+        single
+    }
+
+    #[test]
+    fn single_pass_edge_cases() {
+        let p = "[ {\"meter_id\":\"M1\",\"ts\":\"2026-11-03T14:00:00+08:00\",\"p_kw\":1,\"extra\":{\"a\":[1,{}]}} ,\n\
+                 42,\r\n\t{\"meter\\u005fid\":\"M\\u0031\",\"ts\":\"2026-11-03T14:15:00Z\",\"p_kw\":\"x\"},\
+                 {\"meter_id\":\"M\\u0032\",\"ts\":\"2026-11-03T14:30:00.000+08:00\",\"p_kw\":2.50}, { } ]";
+        let m = meters(&["M1"]);
+        let r = agree(Stream::Load, p, Some(&m));
+        let texts: Vec<&str> = r
+            .list
+            .iter()
+            .map(|x| match x {
+                Ok((_, span)) => span.text(p.as_bytes()),
+                Err(rej) => rej.raw.as_str(),
+            })
+            .collect();
+        assert_eq!(texts, [
+            "{\"meter_id\":\"M1\",\"ts\":\"2026-11-03T14:00:00+08:00\",\"p_kw\":1,\"extra\":{\"a\":[1,{}]}}",
+            "42",
+            "{\"meter\\u005fid\":\"M\\u0031\",\"ts\":\"2026-11-03T14:15:00Z\",\"p_kw\":\"x\"}",
+            "{\"meter_id\":\"M\\u0032\",\"ts\":\"2026-11-03T14:30:00.000+08:00\",\"p_kw\":2.50}",
+            "{ }",
+        ]);
+        // An unknown field is ignored; the known meter is the archive's copy.
+        match &r.list[0] {
+            Ok((Record::Load(l), _)) => {
+                let shared = m.canonical_str("M1").map(|id| id.as_str().as_ptr());
+                assert_eq!(Some(l.meter_id.as_str().as_ptr()), shared);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.list[1].as_ref().unwrap_err().reason, Reason::NotAnObject);
+        // An escaped key still names its field: the record gets as far as `p_kw`.
+        let wrong = r.list[2].as_ref().unwrap_err();
+        assert_eq!(
+            (wrong.reason, wrong.detail.as_str()),
+            (
+                Reason::WrongType,
+                "`p_kw` must be a JSON number, found \"x\""
+            )
+        );
+        // An escaped value is unescaped.
+        match &r.list[3] {
+            Ok((Record::Load(l), _)) => {
+                assert_eq!(l.meter_id.as_str(), "M2");
+                assert_eq!(l.p_kw.to_string(), "2.50");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.list[4].as_ref().unwrap_err().reason, Reason::MissingField);
+        assert_eq!(r.known, [true, false, false, false, false]);
+    }
+
+    /// A duplicate field costs its record only, with the error serde gives
+    /// for that record's own text.
+    #[test]
+    fn duplicate_field_is_the_records_own_failure() {
+        let p = r#"[{"meter_id":"M1","ts":0,"p_kw":1},
+                    {"meter_id":"M1","ts":0,"meter_id":"M2","p_kw":1},
+                    {"meter_id":"M3","ts":0,"p_kw":1}]"#;
+        assert!(single_pass(ctx(Stream::Load, p, None)).is_err());
+        let v = decode_payload(Stream::Load, p.as_bytes(), 1 << 20);
+        assert_eq!(v.len(), 3);
+        assert!(v[0].is_ok() && v[2].is_ok());
+        let dup = v[1].as_ref().unwrap_err();
+        assert_eq!(dup.reason, Reason::MalformedJson);
+        assert_eq!(
+            dup.detail,
+            "record is not a valid object: duplicate field `meter_id` at line 1 column 34"
+        );
+        assert_eq!(
+            dup.raw,
+            r#"{"meter_id":"M1","ts":0,"meter_id":"M2","p_kw":1}"#
+        );
+        // Also when the field was null the first time, as a derived struct sees it.
+        let p = r#"{"meter_id":null,"ts":0,"p_kw":1,"meter_id":"M1"}"#;
+        let v = decode_payload(Stream::Load, p.as_bytes(), 1 << 20);
+        assert_eq!(v[0].as_ref().unwrap_err().reason, Reason::MalformedJson);
+    }
+
+    /// Payloads of every kind of element, with any JSON whitespace between:
+    /// the single pass takes them all and agrees with the two passes.
+    #[test]
+    fn single_pass_agrees_with_two_passes() {
+        let elements = [
+            r#"{"meter_id":"M1","ts":"2026-11-03T14:00:00+08:00","p_kw":12.34,"q_kvar":1.20}"#,
+            r#"{"meter_id":"M2","date":"2026-11-03","ts":"2026-11-04T00:00:00+08:00","reg_total":5.5,"reg_valley":null}"#,
+            r#"{"meter_id":"M1","ts":1793700000000,"code":"cover_open","state":"start","phase":"A"}"#,
+            r#"{"meter_id":"M\u0032","ts":"2026-02-29T00:00:00+08:00","p_kw":1,"code":"\u00e9"}"#,
+            r#"{"meter_id":"","ts":"2024-02-29T00:00:00Z","p_kw":[1],"date":"x","reg_total":-1,"code":""}"#,
+            r#"{"x":{"y":[[[{}]]]},"meter_id":"M9","ts":"1969-12-31T23:45:00-00:30","p_kw":"1","code":7}"#,
+            r#"{"\u0074s":0,"meter_id":"M1","p_kw":1e2,"reg_total":0,"date":"2026-11-03","code":"c"}"#,
+            "{}",
+            "42",
+            "1e999",
+            r#""a string""#,
+            "[1,{\"a\":2}]",
+            "null",
+            "true",
+        ];
+        let ws = ["", " ", "\n", "\t", "\r\n  "];
+        let m = meters(&["M1", "M2"]);
+        let mut state = 7u64;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % n
+        };
+        for _ in 0..3_000 {
+            let count = next(6);
+            let mut p = String::from(ws[next(ws.len())]);
+            // Now and then a lone value rather than an array.
+            let single = count == 1 && next(2) == 0;
+            if !single {
+                p.push('[');
+            }
+            for i in 0..count {
+                if i > 0 {
+                    p.push_str(ws[next(ws.len())]);
+                    p.push(',');
+                }
+                p.push_str(ws[next(ws.len())]);
+                p.push_str(elements[next(elements.len())]);
+                p.push_str(ws[next(ws.len())]);
+            }
+            if !single {
+                p.push(']');
+            }
+            p.push_str(ws[next(ws.len())]);
+            for stream in Stream::ALL {
+                agree(stream, &p, Some(&m));
+                agree(stream, &p, None);
+            }
+        }
+    }
+
+    /// Decoding with the archive's meters marks each record known or not,
+    /// and a known meter's id is the archive's shared copy.
+    #[test]
+    fn meters_resolved_while_decoding() {
+        let m = meters(&["M1"]);
+        let p = r#"[{"meter_id":"M1","ts":0,"p_kw":1},{"meter_id":"M2","ts":0,"p_kw":1},7,{"meter_id":"M1","ts":1,"p_kw":1}]"#;
+        let (_, records, _, resolved) =
+            DecodedMessage::decode("meter/load/x".into(), p.into(), 1 << 20, Some(&m)).into_parts();
+        let (index, known) = resolved.unwrap();
+        assert!(index.same(&m));
+        // The second meter is unknown; the third and fourth are rejected.
+        assert_eq!(known, [true, false, false, false]);
+        let id = |i: usize| match &records[i] {
+            Ok((r, _)) => r.meter_id().as_str().as_ptr(),
+            Err(e) => panic!("record {i}: {e:?}"),
+        };
+        let shared = m.canonical_str("M1").unwrap().as_str().as_ptr();
+        assert_eq!(id(0), shared);
+        assert_ne!(id(1), shared);
+        assert!(records[2].is_err() && records[3].is_err());
+        let unresolved = DecodedMessage::decode("meter/load/x".into(), p.into(), 1 << 20, None);
+        assert!(unresolved.into_parts().3.is_none());
     }
 }

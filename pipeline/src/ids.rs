@@ -1,6 +1,7 @@
 //! Identifiers that must never be mixed up: a meter is not a customer.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -17,6 +18,15 @@ macro_rules! id_type {
                 Self(Arc::from(s))
             }
             pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        /// Maps keyed by ids are searched by `&str`: the derived `Hash`,
+        /// `Eq` and `Ord` are those of the `str` inside (`Arc<str>`
+        /// delegates to it), as `Borrow` requires.
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
                 &self.0
             }
         }
@@ -115,5 +125,21 @@ mod tests {
         }
         assert_eq!(m.get(&MeterId::new("M0000012345")), Some(&12345));
         assert_eq!(m.get(&MeterId::new("M000001234")), None);
+    }
+
+    /// `Borrow<str>` holds only if an id hashes and compares as its text.
+    #[test]
+    fn ids_hash_and_compare_as_their_text() {
+        let b = BuildHasherDefault::<IdHasher>::default();
+        let s = std::collections::hash_map::RandomState::new();
+        for text in ["", "M", "M0000000010", "电能表-1"] {
+            let id = MeterId::new(text);
+            assert_eq!(b.hash_one(&id), b.hash_one(text));
+            assert_eq!(s.hash_one(&id), s.hash_one(text));
+            assert_eq!(id.cmp(&MeterId::new("M1")), text.cmp("M1"));
+        }
+        let m: IdMap<MeterId, usize> = [(MeterId::new("M0000000010"), 10)].into_iter().collect();
+        assert_eq!(m.get("M0000000010"), Some(&10));
+        assert_eq!(m.get("M000000001"), None);
     }
 }

@@ -1267,9 +1267,13 @@ mod tests {
     fn load_message_at(meter: &str, hh_mm: &str, m: &Monitor) -> DecodedMessage {
         let payload =
             format!(r#"{{"meter_id":"{meter}","ts":"2026-11-03T{hh_mm}:00+08:00","p_kw":5}}"#);
-        let mut msg = DecodedMessage::decode("meter/load/x".into(), payload.into_bytes(), 1 << 20);
-        msg.resolve(&m.meter_index());
-        msg
+        let index = m.meter_index();
+        DecodedMessage::decode(
+            "meter/load/x".into(),
+            payload.into_bytes(),
+            1 << 20,
+            Some(&index),
+        )
     }
 
     /// Meters are resolved while decoding, against the archive as it was;
