@@ -644,7 +644,7 @@ impl FreezeIn<'_> {
             reg_valley: regs[3].1,
             reg_q_total: regs[4].1,
         };
-        Ok((Record::Freeze(freeze), known))
+        Ok((Record::Freeze(Box::new(freeze)), known))
     }
 }
 
@@ -670,7 +670,7 @@ impl EventIn<'_> {
             phase: opt_str(self.phase, "phase")?,
             state: opt_str(self.state, "state")?,
         };
-        Ok((Record::Event(event), known))
+        Ok((Record::Event(Box::new(event)), known))
     }
 }
 

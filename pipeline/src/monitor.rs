@@ -11,7 +11,7 @@ use crate::decode::{DecodedMessage, Reason, Rejection};
 use crate::engine::{Engine, EngineError, EngineLimits, Hit};
 use crate::evaluate::{self, Sources};
 use crate::metrics::Metrics;
-use crate::records::{Record, Stream};
+use crate::records::{MeterEvent, Record, Stream};
 use crate::state::{
     Commit, DeadLetter, StateBackend, StateError, StoredTheme, KEEP_DEAD_LETTERS, KEEP_SUPPRESSED,
 };
@@ -95,7 +95,7 @@ struct Core {
     whitelist: Whitelist,
     suppressed: VecDeque<SuppressedAlert>,
     dead_letters: VecDeque<DeadLetter>,
-    fresh_events: Vec<crate::records::MeterEvent>,
+    fresh_events: Vec<MeterEvent>,
     billing: BTreeMap<String, BillingPeriod>,
     /// Changes not yet handed to the commit slot.
     pending: Commit,
@@ -543,7 +543,7 @@ impl Monitor {
             return;
         }
         let event = match &rec {
-            Record::Event(e) => Some(e.clone()),
+            Record::Event(e) => Some(MeterEvent::clone(e)),
             _ => None,
         };
         if core.store.upsert(rec) == Upsert::Unchanged {
@@ -571,7 +571,7 @@ impl Monitor {
                 continue;
             };
             let old = core.planned.get(id).copied();
-            let fresh: &[crate::records::MeterEvent] = if def.table == SourceTable::MeterEvent {
+            let fresh: &[MeterEvent] = if def.table == SourceTable::MeterEvent {
                 &core.fresh_events
             } else {
                 &[]

@@ -145,7 +145,7 @@ pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, 
             let present = r.byte()?;
             let reg_total = r.decimal()?;
             let mut opt = |i: u8| r.opt_decimal(present, i);
-            Record::Freeze(Freeze {
+            Record::Freeze(Box::new(Freeze {
                 meter_id: meter.clone(),
                 date,
                 ts,
@@ -155,7 +155,7 @@ pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, 
                 reg_flat: opt(2)?,
                 reg_valley: opt(3)?,
                 reg_q_total: opt(4)?,
-            })
+            }))
         }
         EVENT => {
             let ts = ms(r.int()?)?;
@@ -171,13 +171,13 @@ pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, 
             } else {
                 None
             };
-            Record::Event(MeterEvent {
+            Record::Event(Box::new(MeterEvent {
                 meter_id: meter.clone(),
                 ts,
                 code,
                 phase,
                 state,
-            })
+            }))
         }
         _ => return Err(CodecError("unknown record kind")),
     };

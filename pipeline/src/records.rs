@@ -195,8 +195,11 @@ pub struct MeterEvent {
 #[serde(tag = "stream", rename_all = "lowercase")]
 pub enum Record {
     Load(LoadPoint),
-    Freeze(Freeze),
-    Event(MeterEvent),
+    // Boxed: few records are freezes or events, and a record is moved a
+    // handful of times between decoding and the store, so it should be as
+    // small as a load point.
+    Freeze(Box<Freeze>),
+    Event(Box<MeterEvent>),
 }
 
 /// The identity of a record: a repeated key replaces the earlier record.

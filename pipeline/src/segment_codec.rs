@@ -197,7 +197,7 @@ mod tests {
         roundtrip(&recs);
 
         let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
-        let freeze = Record::Freeze(Freeze {
+        let freeze = Record::Freeze(Box::new(Freeze {
             meter_id: MeterId::new("M1"),
             date,
             ts: 1_793_030_400_000,
@@ -207,14 +207,14 @@ mod tests {
             reg_flat: None,
             reg_valley: Some(dec("0.01")),
             reg_q_total: None,
-        });
-        let event = Record::Event(MeterEvent {
+        }));
+        let event = Record::Event(Box::new(MeterEvent {
             meter_id: MeterId::new("M1"),
             ts,
             code: "cover_open".into(),
             phase: Some("A".into()),
             state: None,
-        });
+        }));
         let mut other_meter = freeze.clone();
         if let Record::Freeze(f) = &mut other_meter {
             f.meter_id = MeterId::new("M2");

@@ -230,10 +230,10 @@ impl RecordStore {
     pub fn insert_quiet(&mut self, r: Record) -> Upsert {
         match r {
             Record::Load(l) => self.load.put(l.ts, l.meter_id.clone(), l),
-            Record::Freeze(f) => self.freeze.put(f.date, f.meter_id.clone(), f),
+            Record::Freeze(f) => self.freeze.put(f.date, f.meter_id.clone(), *f),
             Record::Event(e) => self
                 .event
-                .put(e.ts, (e.meter_id.clone(), e.code.clone()), e),
+                .put(e.ts, (e.meter_id.clone(), e.code.clone()), *e),
         }
     }
 
