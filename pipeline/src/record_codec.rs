@@ -4,30 +4,45 @@
 //! serialising it was a large share of a commit's CPU (`docs/performance.md`).
 //! This form is 5–40 B: the meter id is left out (the segment it is stored
 //! in names it, `crate::segment_codec`), instants and dates are zig-zag
-//! varints relative to a [`Base`] (the segment's instant), and each
-//! decimal is its scale byte plus its mantissa as a zig-zag varint, so it
-//! round-trips exactly. The first byte names the record kind and is never
+//! varints relative to a [`Base`] (the segment's instant), and decimals
+//! are their mantissas as zig-zag varints after one scale byte shared by
+//! the record's decimals, so they round-trip exactly. The first byte names the record kind and is never
 //! `{`, so values written as JSON by earlier versions are still told apart
 //! and read.
 //!
 //! Layout (all integers zig-zag LEB128 unless noted; ts and date minus the
 //! base):
-//! - load:   `0x01` ts, presence byte (bit i: the i-th optional field),
-//!   `p_kw`, then q_kvar, ua, ub, uc, ia, ib, ic, pf when present
-//! - freeze: `0x02` date (days since 1970-01-01), ts, presence byte,
-//!   `reg_total`, then sharp, peak, flat, valley, q_total when present
+//! - load:   `0x04` ts, presence byte (bit i: the i-th optional field),
+//!   scale, `p_kw`, then q_kvar, ua, ub, uc, ia, ib, ic, pf when present
+//! - freeze: `0x05` date (days since 1970-01-01), ts, presence byte,
+//!   scale, `reg_total`, then sharp, peak, flat, valley, q_total when
+//!   present
 //! - event:  `0x03` ts, code, presence byte, phase, state
 //!   (strings: length, then UTF-8 bytes)
-//! - decimal: scale (one raw byte, ≤ 28), mantissa
+//! - scale: one raw byte (≤ 28), the scale of every decimal of the record
+//!
+//! A load or freeze whose decimals differ in scale is written `0x01` or
+//! `0x02`, with a scale byte before each decimal's mantissa instead of the
+//! shared one; so were all of them before the shared scale (five bytes less
+//! per freeze), and both forms are read.
 
 use crate::ids::MeterId;
 use crate::records::{Freeze, LoadPoint, MeterEvent, Phases, Record};
 use crate::time::{date_from_days, days_since_epoch};
 use rust_decimal::Decimal;
 
-const LOAD: u8 = 0x01;
-const FREEZE: u8 = 0x02;
+const LOAD_SCALE_EACH: u8 = 0x01;
+const FREEZE_SCALE_EACH: u8 = 0x02;
 const EVENT: u8 = 0x03;
+const LOAD: u8 = 0x04;
+const FREEZE: u8 = 0x05;
+
+/// How a record's decimals are written: see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decimals {
+    ScaleEach,
+    Shared(u32),
+}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("stored record unreadable: {0}; delete the key (it will not be used) or restore Redis from a backup")]
@@ -35,7 +50,10 @@ pub struct CodecError(pub(crate) &'static str);
 
 /// Whether `bytes` is a record in this form (rather than legacy JSON).
 pub fn is_binary(bytes: &[u8]) -> bool {
-    matches!(bytes.first(), Some(&(LOAD | FREEZE | EVENT)))
+    matches!(
+        bytes.first(),
+        Some(&(LOAD_SCALE_EACH | FREEZE_SCALE_EACH | EVENT | LOAD | FREEZE))
+    )
 }
 
 pub fn encode(r: &Record) -> Vec<u8> {
@@ -63,15 +81,18 @@ pub fn encode_into(r: &Record, base: Base, w: &mut Vec<u8>) {
     let ms = |t: i64| i128::from(t) - i128::from(base.ms);
     match r {
         Record::Load(l) => {
+            let kind = w.len();
             w.push(LOAD);
             put_int(w, ms(l.ts));
             let [ua, ub, uc, ia, ib, ic, pf] = l.phase_values();
             let opts = [l.q_kvar, ua, ub, uc, ia, ib, ic, pf];
             put_presence(w, &opts);
-            put_decimal(w, l.p_kw);
-            opts.iter().flatten().for_each(|d| put_decimal(w, *d));
+            if !put_decimals(w, l.p_kw, &opts) {
+                w[kind] = LOAD_SCALE_EACH;
+            }
         }
         Record::Freeze(f) => {
+            let kind = w.len();
             w.push(FREEZE);
             put_int(
                 w,
@@ -86,8 +107,9 @@ pub fn encode_into(r: &Record, base: Base, w: &mut Vec<u8>) {
                 f.reg_q_total,
             ];
             put_presence(w, &opts);
-            put_decimal(w, f.reg_total);
-            opts.iter().flatten().for_each(|d| put_decimal(w, *d));
+            if !put_decimals(w, f.reg_total, &opts) {
+                w[kind] = FREEZE_SCALE_EACH;
+            }
         }
         Record::Event(e) => {
             w.push(EVENT);
@@ -114,11 +136,12 @@ pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, 
         i64::try_from(v + i128::from(base.ms)).map_err(|_| CodecError("instant out of range"))
     };
     let record = match r.byte()? {
-        LOAD => {
+        kind @ (LOAD | LOAD_SCALE_EACH) => {
             let ts = ms(r.int()?)?;
             let present = r.byte()?;
-            let p_kw = r.decimal()?;
-            let mut opt = |i: u8| r.opt_decimal(present, i);
+            let form = r.decimals(kind == LOAD)?;
+            let p_kw = r.decimal(form)?;
+            let mut opt = |i: u8| r.opt_decimal(form, present, i);
             Record::Load(LoadPoint {
                 meter_id: meter.clone(),
                 ts,
@@ -135,7 +158,7 @@ pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, 
                 ]),
             })
         }
-        FREEZE => {
+        kind @ (FREEZE | FREEZE_SCALE_EACH) => {
             let days = r.int()? + i128::from(base.days);
             let date = i64::try_from(days)
                 .ok()
@@ -143,8 +166,9 @@ pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, 
                 .ok_or(CodecError("freeze date out of range"))?;
             let ts = ms(r.int()?)?;
             let present = r.byte()?;
-            let reg_total = r.decimal()?;
-            let mut opt = |i: u8| r.opt_decimal(present, i);
+            let form = r.decimals(kind == FREEZE)?;
+            let reg_total = r.decimal(form)?;
+            let mut opt = |i: u8| r.opt_decimal(form, present, i);
             Record::Freeze(Box::new(Freeze {
                 meter_id: meter.clone(),
                 date,
@@ -208,9 +232,21 @@ pub(crate) fn put_int(w: &mut Vec<u8>, v: i128) {
     }
 }
 
-fn put_decimal(w: &mut Vec<u8>, d: Decimal) {
-    w.push(d.scale() as u8);
-    put_int(w, d.mantissa());
+/// Writes `first` and the present `rest`: one scale byte, then the
+/// mantissas, when they all share it (true); else scale and mantissa each.
+fn put_decimals(w: &mut Vec<u8>, first: Decimal, rest: &[Option<Decimal>]) -> bool {
+    let scale = first.scale();
+    let shared = rest.iter().flatten().all(|d| d.scale() == scale);
+    if shared {
+        w.push(scale as u8);
+    }
+    for d in std::iter::once(&first).chain(rest.iter().flatten()) {
+        if !shared {
+            w.push(d.scale() as u8);
+        }
+        put_int(w, d.mantissa());
+    }
+    shared
 }
 
 fn put_str(w: &mut Vec<u8>, s: &str) {
@@ -245,18 +281,34 @@ impl<'a> Reader<'a> {
         Err(CodecError("integer too long"))
     }
 
-    fn decimal(&mut self) -> Result<Decimal, CodecError> {
-        let scale = self.byte()?;
-        let mantissa = self.int()?;
-        Decimal::try_from_i128_with_scale(mantissa, u32::from(scale))
+    /// The shared scale of a record written with one, else each decimal's own.
+    fn decimals(&mut self, shared: bool) -> Result<Decimals, CodecError> {
+        Ok(if shared {
+            Decimals::Shared(u32::from(self.byte()?))
+        } else {
+            Decimals::ScaleEach
+        })
+    }
+
+    fn decimal(&mut self, form: Decimals) -> Result<Decimal, CodecError> {
+        let scale = match form {
+            Decimals::ScaleEach => u32::from(self.byte()?),
+            Decimals::Shared(scale) => scale,
+        };
+        Decimal::try_from_i128_with_scale(self.int()?, scale)
             .map_err(|_| CodecError("decimal out of range"))
     }
 
-    fn opt_decimal(&mut self, present: u8, bit: u8) -> Result<Option<Decimal>, CodecError> {
+    fn opt_decimal(
+        &mut self,
+        form: Decimals,
+        present: u8,
+        bit: u8,
+    ) -> Result<Option<Decimal>, CodecError> {
         if present & (1 << bit) == 0 {
             return Ok(None);
         }
-        self.decimal().map(Some)
+        self.decimal(form).map(Some)
     }
 
     /// A length-prefixed run of bytes.
@@ -332,6 +384,53 @@ mod tests {
         assert_eq!(back.p_kw.to_string(), "1.50");
     }
 
+    /// Loads and freezes written with a scale byte per decimal (before the
+    /// packed form) read back as they were written.
+    #[test]
+    fn records_with_scale_bytes_are_still_read() {
+        let meter = MeterId::new("M1");
+        // ts 0, no optional fields, p_kw: scale 2, mantissa 1250 (zig-zag 2500).
+        let Ok(Record::Load(l)) = decode(&meter, &[LOAD_SCALE_EACH, 0, 0, 2, 0xc4, 0x13]) else {
+            panic!("not a load point")
+        };
+        assert_eq!((l.ts, l.p_kw.to_string()), (0, "12.50".to_string()));
+        // 1970-01-02, ts 0, reg_total 0.1, reg_valley present: 7.
+        let Ok(Record::Freeze(f)) = decode(&meter, &[FREEZE_SCALE_EACH, 2, 0, 0b1000, 1, 2, 0, 14])
+        else {
+            panic!("not a freeze")
+        };
+        assert_eq!(f.date.to_string(), "1970-01-02");
+        assert_eq!(f.reg_total.to_string(), "0.1");
+        assert_eq!(f.reg_valley.map(|d| d.to_string()), Some("7".to_string()));
+        assert_eq!((f.reg_sharp, f.reg_q_total), (None, None));
+    }
+
+    /// Decimals of one scale share one scale byte; mixed scales fall back
+    /// to a byte each.
+    #[test]
+    fn a_shared_scale_is_written_once() {
+        let f = |regs: &str| {
+            decoded(
+                Stream::Freeze,
+                &format!(r#"{{"meter_id":"M1","date":"2026-11-03","ts":"2026-11-04T00:00:00+08:00",{regs}}}"#),
+            )
+            .remove(0)
+        };
+        let same = f(
+            r#""reg_total":54693.74,"reg_sharp":1234.56,"reg_peak":23456.78,"reg_flat":19876.54,"reg_valley":10125.86,"reg_q_total":8123.45"#,
+        );
+        let mixed = f(
+            r#""reg_total":54693.74,"reg_sharp":1234.5,"reg_peak":23456.78,"reg_flat":19876.54,"reg_valley":10125.86,"reg_q_total":8123.45"#,
+        );
+        let (a, b) = (encode(&same), encode(&mixed));
+        assert_eq!((a[0], b[0]), (FREEZE, FREEZE_SCALE_EACH));
+        // Five scale bytes fewer (the mantissas take the same bytes here).
+        assert_eq!(a.len() + 5, b.len(), "{a:?} vs {b:?}");
+        let meter = MeterId::new("M1");
+        assert_eq!(decode(&meter, &a), Ok(same));
+        assert_eq!(decode(&meter, &b), Ok(mixed));
+    }
+
     #[test]
     fn legacy_json_is_not_mistaken_for_binary() {
         assert!(!is_binary(b"{\"stream\":\"load\"}"));
@@ -356,6 +455,11 @@ mod tests {
                 }
             }
         }
+        // Scale 29, in either form.
+        assert_eq!(
+            decode(&meter, &[LOAD_SCALE_EACH, 0, 0, 29, 2]),
+            Err(CodecError("decimal out of range"))
+        );
         assert_eq!(
             decode(&meter, &[LOAD, 0, 0, 29, 2]),
             Err(CodecError("decimal out of range"))
