@@ -82,6 +82,8 @@ struct Prepared {
     state: SessionState,
     task: Arc<TaskContext>,
     plan: LogicalPlan,
+    /// The reference tables the plan reads.
+    refs: Arc<RefTables>,
 }
 
 pub struct Engine {
@@ -153,10 +155,15 @@ impl Engine {
         &self.clock
     }
 
-    /// A fresh session over the current reference tables and the domain
+    /// A fresh session over the reference tables `refs` and the domain
     /// UDFs, with an empty table of `source` shape registered under the
     /// theme's table name.
-    fn session(&self, theme: &ThemeDef, source: SchemaRef) -> Result<SessionContext, EngineError> {
+    fn session(
+        &self,
+        theme: &ThemeDef,
+        refs: &RefTables,
+        source: SchemaRef,
+    ) -> Result<SessionContext, EngineError> {
         let plan_err = plan_err(theme);
         let mut config = SessionConfig::new()
             .with_target_partitions(1)
@@ -171,15 +178,6 @@ impl Engine {
         for f in crate::udf::all() {
             ctx.register_udf(f);
         }
-        let refs = self
-            .refs
-            .read()
-            .map(|r| Arc::clone(&r))
-            .map_err(|_| EngineError::Plan {
-                theme: theme.id.clone(),
-                message: "reference tables are unavailable (a writer panicked); restart jicha"
-                    .into(),
-            })?;
         ctx.register_batch("customers", refs.customers.clone())
             .map_err(&plan_err)?;
         ctx.register_batch("capacity_changes", refs.capacity_changes.clone())
@@ -197,17 +195,32 @@ impl Engine {
         theme: &ThemeDef,
         source: &RecordBatch,
     ) -> Result<Arc<Prepared>, EngineError> {
+        let refs = self
+            .refs
+            .read()
+            .map(|r| Arc::clone(&r))
+            .map_err(|_| EngineError::Plan {
+                theme: theme.id.clone(),
+                message: "reference tables are unavailable (a writer panicked); restart jicha"
+                    .into(),
+            })?;
+        // A plan made over tables an archive change has since replaced
+        // (planned while the change landed) is not used.
         let cached = self
             .prepared
             .read()
             .ok()
             .and_then(|c| c.get(&theme.id).cloned())
-            .filter(|p| p.sql == theme.sql && p.source_schema == source.schema());
+            .filter(|p| {
+                p.sql == theme.sql
+                    && p.source_schema == source.schema()
+                    && Arc::ptr_eq(&p.refs, &refs)
+            });
         if let Some(p) = cached {
             return Ok(p);
         }
         let plan_err = plan_err(theme);
-        let state = self.session(theme, source.schema())?.state();
+        let state = self.session(theme, &refs, source.schema())?.state();
         let logical = state
             .create_logical_plan(&theme.sql)
             .await
@@ -221,6 +234,7 @@ impl Engine {
             task: Arc::new(TaskContext::from(&state)),
             state,
             plan,
+            refs,
         });
         if let Ok(mut c) = self.prepared.write() {
             c.insert(theme.id.clone(), p.clone());

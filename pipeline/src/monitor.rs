@@ -190,7 +190,10 @@ struct Job {
 
 impl Evaluation {
     /// Runs the themes, then applies their hits and moves the changes made
-    /// so far into the commit slot (once the commit before has ended).
+    /// so far into the commit slot, once the commit before has ended. The
+    /// batch's messages may be acknowledged once [`StagedCommit::commit`]
+    /// succeeds; if it fails, the changes stay in the slot and the next
+    /// [`Monitor::retry_flush`] retries them.
     pub async fn finish(self) -> StagedCommit {
         let monitor = self.monitor;
         let mut results = Vec::with_capacity(self.jobs.len());
@@ -380,20 +383,6 @@ impl Monitor {
             core.dead_letters.pop_front();
         }
         core.pending.dead_letters.push(dl);
-    }
-
-    /// Ingests a decoded micro-batch and returns as soon as it is processed
-    /// and its changes are staged, so the caller can process the next batch
-    /// while this one commits. Staging waits for the previous commit to
-    /// end. The messages may be acknowledged once [`StagedCommit::commit`]
-    /// succeeds; if it fails, the changes stay in the slot and the next
-    /// [`Monitor::retry_flush`] retries them.
-    pub async fn ingest_staged(
-        self: &Arc<Self>,
-        messages: Vec<DecodedMessage>,
-    ) -> (IngestReport, StagedCommit) {
-        let (rep, evaluation) = self.ingest(messages).await;
-        (rep, evaluation.finish().await)
     }
 
     /// Accepts one decoded micro-batch and plans the evaluations of the
@@ -1260,6 +1249,12 @@ mod tests {
         )
     }
 
+    /// Accepts and evaluates a batch, as the MQTT source does, up to its commit.
+    async fn ingest(m: &Arc<Monitor>, batch: Vec<DecodedMessage>) -> (IngestReport, StagedCommit) {
+        let (rep, evaluation) = m.ingest(batch).await;
+        (rep, evaluation.finish().await)
+    }
+
     fn load_message(meter: &str, m: &Monitor) -> DecodedMessage {
         load_message_at(meter, "10:00", m)
     }
@@ -1295,7 +1290,7 @@ mod tests {
             let stale_unknown = load_message("M2", &m);
             // C1 now has meter M2 instead of M1.
             m.upsert_archive(&archive_doc("C1", "M2")).await.unwrap();
-            let (rep, staged) = m.ingest_staged(vec![known, stale_unknown]).await;
+            let (rep, staged) = ingest(&m, vec![known, stale_unknown]).await;
             staged.commit().await.unwrap();
             assert_eq!((rep.accepted(), rep.rejected), (1, 1));
             let dead: Vec<String> = m
@@ -1310,7 +1305,7 @@ mod tests {
             assert!(dead[0].contains("\"M1\""), "{dead:?}");
 
             // Resolved against the current archive: trusted as is.
-            let (rep, staged) = m.ingest_staged(vec![load_message("M2", &m)]).await;
+            let (rep, staged) = ingest(&m, vec![load_message("M2", &m)]).await;
             staged.commit().await.unwrap();
             assert_eq!((rep.accepted(), rep.duplicates(), rep.rejected), (0, 1, 0));
         });

@@ -313,35 +313,17 @@ async fn batch_loop(
             }
             m = rx.recv() => m,
         };
-        let Some((batch, decoded)) = next else { break };
-        let (_, evaluation) = monitor.ingest(decoded).await;
+        // The next batch is accepted while the one before is evaluated.
+        let next = match next {
+            Some((batch, decoded)) => Some((monitor.ingest(decoded).await.1, batch)),
+            None => None,
+        };
         // Evaluations finish in order: the one before goes first.
-        if let Some((running, earlier)) = evaluating.take() {
-            let staged = running.await;
-            if !hand_over(
-                &monitor,
-                client,
-                acks,
-                staged,
-                earlier,
-                &mut committing,
-                &mut shutdown,
-            )
-            .await
-            {
-                return;
-            }
-        }
-        evaluating = Some((tokio::spawn(evaluation.finish()), batch));
-    }
-    if let Some((running, earlier)) = evaluating.take() {
-        let staged = running.await;
-        if !hand_over(
+        if !finish_evaluation(
             &monitor,
             client,
             acks,
-            staged,
-            earlier,
+            &mut evaluating,
             &mut committing,
             &mut shutdown,
         )
@@ -349,12 +331,32 @@ async fn batch_loop(
         {
             return;
         }
+        let Some((evaluation, batch)) = next else {
+            break;
+        };
+        evaluating = Some((tokio::spawn(evaluation.finish()), batch));
     }
     if let Some((commit, covered)) = committing {
         if failure(commit.await).is_none() {
             covered.iter().for_each(|p| acks.ack(client, p));
         }
     }
+}
+
+/// Waits for the running evaluation, if any, and hands it over to commit.
+async fn finish_evaluation(
+    monitor: &Monitor,
+    client: &AsyncClient,
+    acks: &AckQueue,
+    evaluating: &mut Running<StagedCommit>,
+    committing: &mut Running<Result<(), StateError>>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let Some((running, batch)) = evaluating.take() else {
+        return true;
+    };
+    let staged = running.await;
+    hand_over(monitor, client, acks, staged, batch, committing, shutdown).await
 }
 
 /// Ends when the running task does; never, if there is none.
