@@ -81,14 +81,10 @@ pub struct MeterIndex(Arc<IdMap<MeterId, MeterInfo>>);
 
 impl MeterIndex {
     /// The archive's own copy of a meter id, to share rather than keep
-    /// another copy per record; None for a meter not in the archive.
-    pub fn canonical(&self, id: &MeterId) -> Option<&MeterId> {
-        self.canonical_str(id.as_str())
-    }
-
-    /// [`MeterIndex::canonical`] by the id's text, so a record's meter is
-    /// looked up before (and, if known, without) allocating an id for it.
-    pub fn canonical_str(&self, id: &str) -> Option<&MeterId> {
+    /// another copy per record; None for a meter not in the archive. By the
+    /// id's text, so a record's meter is looked up before (and, if known,
+    /// without) allocating an id for it.
+    pub fn canonical(&self, id: &str) -> Option<&MeterId> {
         self.0.get_key_value(id).map(|(k, _)| k)
     }
 

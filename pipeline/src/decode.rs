@@ -643,7 +643,7 @@ mod tests {
         // An unknown field is ignored; the known meter is the archive's copy.
         match &r.list[0] {
             Ok((Record::Load(l), _)) => {
-                let shared = m.canonical_str("M1").map(|id| id.as_str().as_ptr());
+                let shared = m.canonical("M1").map(|id| id.as_str().as_ptr());
                 assert_eq!(Some(l.meter_id.as_str().as_ptr()), shared);
             }
             other => panic!("{other:?}"),
@@ -770,7 +770,7 @@ mod tests {
             Ok((r, _)) => r.meter_id().as_str().as_ptr(),
             Err(e) => panic!("record {i}: {e:?}"),
         };
-        let shared = m.canonical_str("M1").unwrap().as_str().as_ptr();
+        let shared = m.canonical("M1").unwrap().as_str().as_ptr();
         assert_eq!(id(0), shared);
         assert_ne!(id(1), shared);
         assert!(records[2].is_err() && records[3].is_err());

@@ -333,7 +333,7 @@ impl Monitor {
     }
 
     /// The archive's meter index, to resolve meters while decoding
-    /// ([`DecodedMessage::resolve`]).
+    /// ([`DecodedMessage::decode`]).
     pub fn meter_index(&self) -> MeterIndex {
         self.meter_index
             .read()
@@ -473,16 +473,19 @@ impl Monitor {
         raw: &dyn Fn() -> &'p str,
         rep: &mut IngestReport,
     ) {
-        let known =
-            known.unwrap_or_else(
-                || match core.archive.meter_index().canonical(rec.meter_id()) {
-                    Some(id) => {
-                        rec.set_meter_id(id.clone());
-                        true
-                    }
-                    None => false,
-                },
-            );
+        let known = known.unwrap_or_else(|| {
+            match core
+                .archive
+                .meter_index()
+                .canonical(rec.meter_id().as_str())
+            {
+                Some(id) => {
+                    rec.set_meter_id(id.clone());
+                    true
+                }
+                None => false,
+            }
+        });
         if !known {
             rep.rejected += 1;
             let detail = format!(

@@ -70,7 +70,7 @@ macro_rules! raw_fields {
 /// allocation), a new one otherwise; and whether it is known.
 fn meter(raw: Option<&RawValue>, meters: Option<&MeterIndex>) -> FieldResult<(MeterId, bool)> {
     let text = req_meter(raw)?;
-    Ok(match meters.and_then(|m| m.canonical_str(&text)) {
+    Ok(match meters.and_then(|m| m.canonical(&text)) {
         Some(id) => (id.clone(), true),
         None => (MeterId::new(&text), false),
     })
