@@ -973,6 +973,17 @@ fn metric_sum(text: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// A metric's samples by their `stream` label, in Prometheus text.
+fn metric_by_stream(text: &str, name: &str) -> Vec<(String, f64)> {
+    let prefix = format!("{name}{{stream=\"");
+    text.lines()
+        .filter_map(|l| {
+            let (stream, rest) = l.strip_prefix(&prefix)?.split_once('"')?;
+            Some((stream.to_string(), rest.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
 /// Every work order: (theme, customer_id) pairs, following cursors.
 async fn all_workorders(addr: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
@@ -1237,6 +1248,7 @@ struct Figures {
     redis_delta: Option<f64>,
     redis_archive: Option<f64>,
     redis_rec: BTreeMap<String, (f64, f64, f64)>, // stream → (bytes, records, segments)
+    state: BTreeMap<String, (f64, f64)>, // stream → (bytes, records), jicha's own accounting
     eval: Vec<(String, f64, f64)>,                // theme → (seconds, evaluations)
     ingested: Option<f64>,
     rejected: Option<f64>,
@@ -1668,6 +1680,12 @@ async fn phase_b(
         f.ingested = Some(metric_sum(&body, "jicha_records_ingested_total"));
         f.rejected = Some(metric_sum(&body, "jicha_records_rejected_total"));
         f.late = Some(metric_sum(&body, "jicha_records_late_total"));
+        for (stream, bytes) in metric_by_stream(&body, "jicha_state_bytes") {
+            f.state.entry(stream).or_default().0 = bytes;
+        }
+        for (stream, records) in metric_by_stream(&body, "jicha_state_records") {
+            f.state.entry(stream).or_default().1 = records;
+        }
         let mut eval: BTreeMap<String, (f64, f64)> = BTreeMap::new();
         for l in body.lines() {
             for (suffix, slot) in [("_sum{", 0), ("_count{", 1)] {
@@ -1778,12 +1796,26 @@ fn row(out: &mut String, cells: &[&str]) {
 }
 
 /// Load and event records as measured, freezes scaled to the 33 days a
-/// meter keeps at steady state (docs/state.md).
-fn redis_projection(f: &Figures, meters: f64) -> Option<f64> {
-    let (fb, ff, _) = f.redis_rec.get("freeze").copied()?;
-    let load = f.redis_rec.get("load").map(|x| x.0).unwrap_or(0.0);
-    let event = f.redis_rec.get("event").map(|x| x.0).unwrap_or(0.0);
+/// meter keeps at steady state (docs/state.md). `streams`: stream →
+/// (bytes, records).
+fn steady_state_projection(
+    streams: impl Iterator<Item = (String, (f64, f64))>,
+    meters: f64,
+) -> Option<f64> {
+    let streams: BTreeMap<String, (f64, f64)> = streams.collect();
+    let (fb, ff) = streams.get("freeze").copied()?;
+    let load = streams.get("load").map(|x| x.0).unwrap_or(0.0);
+    let event = streams.get("event").map(|x| x.0).unwrap_or(0.0);
     Some((load + event) / meters + 33.0 * fb / ff.max(1.0))
+}
+
+fn redis_projection(f: &Figures, meters: f64) -> Option<f64> {
+    let streams = f.redis_rec.iter().map(|(s, (b, r, _))| (s.clone(), (*b, *r)));
+    steady_state_projection(streams, meters)
+}
+
+fn state_projection(f: &Figures, meters: f64) -> Option<f64> {
+    steady_state_projection(f.state.clone().into_iter(), meters)
 }
 
 fn report(a: &Args, wl: &Workload, f: &Figures) -> String {
@@ -1902,6 +1934,11 @@ fn report(a: &Args, wl: &Workload, f: &Figures) -> String {
             ),
         ],
     );
+    for (stream, (bytes, records)) in &f.state {
+        row(&mut o, &[&format!("jicha live state, {stream} (store's accounting, jicha_state_bytes) — bytes per meter (records per meter, bytes per record)"), "", &format!("{} ({:.1}, {:.1})", thousands(bytes / meters), records / meters, bytes / records.max(1.0))]);
+    }
+    let state_projected = state_projection(f, meters);
+    row(&mut o, &["jicha live state per meter projected to steady state (measured load + events, 33 freezes at the measured bytes per freeze), bytes", "", &opt(state_projected, thousands)]);
     let redis_total = f.redis_delta.map(|d| d / meters);
     let redis_live = f
         .redis_delta
@@ -2102,6 +2139,23 @@ fn report(a: &Args, wl: &Workload, f: &Figures) -> String {
             "process ≤ 1 KiB per meter (RSS end − idle; an upper bound)",
             &opt(proc_live, |x| format!("{} B", thousands(x))),
             met(proc_live.map(|x| x <= 1024.0)),
+        ],
+    );
+    let state_now = (!f.state.is_empty()).then(|| f.state.values().map(|x| x.0).sum::<f64>() / meters);
+    row(
+        &mut o,
+        &[
+            "  same, live state as jicha accounts for it (jicha_state_bytes / meters)",
+            &opt(state_now, |x| format!("{} B", thousands(x))),
+            met(state_now.map(|x| x <= 1024.0)),
+        ],
+    );
+    row(
+        &mut o,
+        &[
+            "  same, live state projected to steady state (33 freezes)",
+            &opt(state_projected, |x| format!("{} B", thousands(x))),
+            met(state_projected.map(|x| x <= 1024.0)),
         ],
     );
     row(

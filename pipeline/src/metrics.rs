@@ -1,4 +1,5 @@
-//! Prometheus metrics with the names of interfaces.md §6.
+//! Prometheus metrics with the names of interfaces.md §6, and the size of
+//! the live state (`jicha_state_*`).
 
 use prometheus::{
     CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder,
@@ -17,6 +18,8 @@ pub struct Metrics {
     pub theme_eval: HistogramVec,
     pub theme_errors: CounterVec,
     pub commit_failures: CounterVec,
+    pub state_records: GaugeVec,
+    pub state_bytes: GaugeVec,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -105,6 +108,16 @@ impl Metrics {
                 "jicha_state_commit_failures_total",
                 "Failed commits to the state backend",
                 &["backend"],
+            ),
+            state_records: gauge(
+                "jicha_state_records",
+                "Records held in the process for windows, by stream",
+                &["stream"],
+            ),
+            state_bytes: gauge(
+                "jicha_state_bytes",
+                "Bytes those records take in the process, as the store accounts for them",
+                &["stream"],
             ),
             theme_eval,
             registry,

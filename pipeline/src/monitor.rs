@@ -323,6 +323,7 @@ impl Monitor {
             let mut core = m.core.lock().await;
             m.refresh_gauges(&core);
             m.refresh_watermark_gauges(&core);
+            m.refresh_state_gauges(&core);
             m.flush(&mut core).await?;
         }
         Ok(m)
@@ -594,6 +595,7 @@ impl Monitor {
             core.pending.watermarks.insert(s, t);
         }
         self.refresh_watermark_gauges(core);
+        self.refresh_state_gauges(core);
         jobs
     }
 
@@ -830,6 +832,15 @@ impl Monitor {
                     .with_label_values(&[s.name()])
                     .set(w as f64 / 1000.0);
             }
+        }
+    }
+
+    fn refresh_state_gauges(&self, core: &Core) {
+        for (s, f) in core.store.footprint() {
+            let stream = [s.name()];
+            let m = &self.metrics;
+            m.state_records.with_label_values(&stream).set(f.records as f64);
+            m.state_bytes.with_label_values(&stream).set(f.bytes as f64);
         }
     }
 

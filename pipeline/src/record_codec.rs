@@ -16,7 +16,11 @@
 //!   scale, `p_kw`, then q_kvar, ua, ub, uc, ia, ib, ic, pf when present
 //! - freeze: `0x05` date (days since 1970-01-01), ts, presence byte,
 //!   scale, `reg_total`, then sharp, peak, flat, valley, q_total when
-//!   present
+//!   present. Presence bit 5 says `reg_total` is written as its difference
+//!   from the sum of the time-of-use registers present (sharp, peak, flat,
+//!   valley): a meter's total register equals that sum (domain.md, code 06
+//!   分时电量和总电量不等 is the anomaly), so the difference takes one byte
+//!   where the total takes four. It is used only when shorter.
 //! - event:  `0x03` ts, code, presence byte, phase, state
 //!   (strings: length, then UTF-8 bytes)
 //! - scale: one raw byte (≤ 28), the scale of every decimal of the record
@@ -36,6 +40,17 @@ const FREEZE_SCALE_EACH: u8 = 0x02;
 const EVENT: u8 = 0x03;
 const LOAD: u8 = 0x04;
 const FREEZE: u8 = 0x05;
+
+/// Freeze presence bit: `reg_total` is written as its difference from the
+/// time-of-use registers' sum.
+const TOTAL_FROM_PARTS: u8 = 1 << 5;
+
+/// A freeze's `reg_total` as read: itself, or its mantissa's difference
+/// from the time-of-use registers' and the shared scale.
+enum Total {
+    Literal(Decimal),
+    FromParts(i128, u32),
+}
 
 /// How a record's decimals are written: see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +102,7 @@ pub fn encode_into(r: &Record, base: Base, w: &mut Vec<u8>) {
             let [ua, ub, uc, ia, ib, ic, pf] = l.phase_values();
             let opts = [l.q_kvar, ua, ub, uc, ia, ib, ic, pf];
             put_presence(w, &opts);
-            if !put_decimals(w, l.p_kw, &opts) {
+            if !put_decimals(w, l.p_kw, None, &opts) {
                 w[kind] = LOAD_SCALE_EACH;
             }
         }
@@ -106,8 +121,13 @@ pub fn encode_into(r: &Record, base: Base, w: &mut Vec<u8>) {
                 f.reg_valley,
                 f.reg_q_total,
             ];
+            let difference = total_difference(f);
+            let presence = w.len();
             put_presence(w, &opts);
-            if !put_decimals(w, f.reg_total, &opts) {
+            if difference.is_some() {
+                w[presence] |= TOTAL_FROM_PARTS;
+            }
+            if !put_decimals(w, f.reg_total, difference, &opts) {
                 w[kind] = FREEZE_SCALE_EACH;
             }
         }
@@ -132,6 +152,16 @@ pub fn decode(meter: &MeterId, bytes: &[u8]) -> Result<Record, CodecError> {
 /// Reads a record written relative to `base`.
 pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, CodecError> {
     let mut r = Reader(bytes);
+    let record = read(meter, &mut r, base)?;
+    if !r.0.is_empty() {
+        return Err(CodecError("trailing bytes"));
+    }
+    Ok(record)
+}
+
+/// Reads the record `r` starts with, written relative to `base`, and
+/// leaves `r` after it: the form itself says where a record ends.
+pub(crate) fn read(meter: &MeterId, r: &mut Reader, base: Base) -> Result<Record, CodecError> {
     let ms = |v: i128| {
         i64::try_from(v + i128::from(base.ms)).map_err(|_| CodecError("instant out of range"))
     };
@@ -167,19 +197,36 @@ pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, 
             let ts = ms(r.int()?)?;
             let present = r.byte()?;
             let form = r.decimals(kind == FREEZE)?;
-            let reg_total = r.decimal(form)?;
+            let total = match (present & TOTAL_FROM_PARTS != 0, form) {
+                (true, Decimals::Shared(scale)) => Total::FromParts(r.int()?, scale),
+                (true, Decimals::ScaleEach) => {
+                    return Err(CodecError("total difference without a shared scale"))
+                }
+                (false, _) => Total::Literal(r.decimal(form)?),
+            };
             let mut opt = |i: u8| r.opt_decimal(form, present, i);
-            Record::Freeze(Box::new(Freeze {
+            let mut f = Freeze {
                 meter_id: meter.clone(),
                 date,
                 ts,
-                reg_total,
+                reg_total: Decimal::ZERO,
                 reg_sharp: opt(0)?,
                 reg_peak: opt(1)?,
                 reg_flat: opt(2)?,
                 reg_valley: opt(3)?,
                 reg_q_total: opt(4)?,
-            }))
+            };
+            f.reg_total = match total {
+                Total::Literal(d) => d,
+                Total::FromParts(difference, scale) => {
+                    let sum: i128 = time_of_use(&f).iter().flatten().map(|d| d.mantissa()).sum();
+                    difference
+                        .checked_add(sum)
+                        .and_then(|m| Decimal::try_from_i128_with_scale(m, scale).ok())
+                        .ok_or(CodecError("decimal out of range"))?
+                }
+            };
+            Record::Freeze(Box::new(f))
         }
         EVENT => {
             let ts = ms(r.int()?)?;
@@ -205,9 +252,6 @@ pub fn decode_from(meter: &MeterId, bytes: &[u8], base: Base) -> Result<Record, 
         }
         _ => return Err(CodecError("unknown record kind")),
     };
-    if !r.0.is_empty() {
-        return Err(CodecError("trailing bytes"));
-    }
     Ok(record)
 }
 
@@ -232,21 +276,62 @@ pub(crate) fn put_int(w: &mut Vec<u8>, v: i128) {
     }
 }
 
+/// Whether every present decimal has `first`'s scale.
+fn scale_shared(first: Decimal, rest: &[Option<Decimal>]) -> bool {
+    rest.iter().flatten().all(|d| d.scale() == first.scale())
+}
+
 /// Writes `first` and the present `rest`: one scale byte, then the
 /// mantissas, when they all share it (true); else scale and mantissa each.
-fn put_decimals(w: &mut Vec<u8>, first: Decimal, rest: &[Option<Decimal>]) -> bool {
-    let scale = first.scale();
-    let shared = rest.iter().flatten().all(|d| d.scale() == scale);
+/// `first_as`, given only with a shared scale, is written in place of
+/// `first`'s mantissa.
+fn put_decimals(
+    w: &mut Vec<u8>,
+    first: Decimal,
+    first_as: Option<i128>,
+    rest: &[Option<Decimal>],
+) -> bool {
+    let shared = scale_shared(first, rest);
     if shared {
-        w.push(scale as u8);
+        w.push(first.scale() as u8);
     }
-    for d in std::iter::once(&first).chain(rest.iter().flatten()) {
+    for (i, d) in std::iter::once(&first).chain(rest.iter().flatten()).enumerate() {
         if !shared {
             w.push(d.scale() as u8);
         }
-        put_int(w, d.mantissa());
+        match first_as {
+            Some(v) if i == 0 && shared => put_int(w, v),
+            _ => put_int(w, d.mantissa()),
+        }
     }
     shared
+}
+
+/// A freeze's time-of-use registers, in the order they are written.
+fn time_of_use(f: &Freeze) -> [Option<Decimal>; 4] {
+    [f.reg_sharp, f.reg_peak, f.reg_flat, f.reg_valley]
+}
+
+/// `reg_total`'s mantissa minus the time-of-use registers' (all of one
+/// scale, at least one present), when that is shorter to write.
+fn total_difference(f: &Freeze) -> Option<i128> {
+    let parts = time_of_use(f);
+    if parts.iter().all(Option::is_none)
+        || !scale_shared(f.reg_total, &parts)
+        || !scale_shared(f.reg_total, &[f.reg_q_total])
+    {
+        return None;
+    }
+    // Four mantissas below 2^96 each cannot overflow an i128.
+    let sum: i128 = parts.iter().flatten().map(|d| d.mantissa()).sum();
+    let difference = f.reg_total.mantissa() - sum;
+    (int_len(difference) < int_len(f.reg_total.mantissa())).then_some(difference)
+}
+
+/// The bytes `put_int` writes for `v`.
+fn int_len(v: i128) -> usize {
+    let z = ((v << 1) ^ (v >> 127)) as u128;
+    (128 - z.leading_zeros() as usize).max(1).div_ceil(7)
 }
 
 fn put_str(w: &mut Vec<u8>, s: &str) {
@@ -314,6 +399,11 @@ impl<'a> Reader<'a> {
     /// A length-prefixed run of bytes.
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], CodecError> {
         let len = usize::try_from(self.int()?).map_err(|_| CodecError("bad length"))?;
+        self.take(len)
+    }
+
+    /// The next `len` bytes.
+    pub(crate) fn take(&mut self, len: usize) -> Result<&'a [u8], CodecError> {
         if len > self.0.len() {
             return Err(CodecError("truncated"));
         }
@@ -416,11 +506,12 @@ mod tests {
             )
             .remove(0)
         };
+        // Totals unlike their parts, so they are written as they are.
         let same = f(
-            r#""reg_total":54693.74,"reg_sharp":1234.56,"reg_peak":23456.78,"reg_flat":19876.54,"reg_valley":10125.86,"reg_q_total":8123.45"#,
+            r#""reg_total":100.00,"reg_sharp":1234.56,"reg_peak":23456.78,"reg_flat":19876.54,"reg_valley":10125.86,"reg_q_total":8123.45"#,
         );
         let mixed = f(
-            r#""reg_total":54693.74,"reg_sharp":1234.5,"reg_peak":23456.78,"reg_flat":19876.54,"reg_valley":10125.86,"reg_q_total":8123.45"#,
+            r#""reg_total":100.00,"reg_sharp":1234.5,"reg_peak":23456.78,"reg_flat":19876.54,"reg_valley":10125.86,"reg_q_total":8123.45"#,
         );
         let (a, b) = (encode(&same), encode(&mixed));
         assert_eq!((a[0], b[0]), (FREEZE, FREEZE_SCALE_EACH));
@@ -429,6 +520,63 @@ mod tests {
         let meter = MeterId::new("M1");
         assert_eq!(decode(&meter, &a), Ok(same));
         assert_eq!(decode(&meter, &b), Ok(mixed));
+    }
+
+    /// A total equal to its time-of-use registers' sum, or near it, is
+    /// written as the difference; one unlike them, or with registers of
+    /// mixed scales, as it is. All read back exactly.
+    #[test]
+    fn a_total_is_written_as_its_difference_from_the_parts_when_shorter() {
+        let f = |regs: &str| {
+            decoded(
+                Stream::Freeze,
+                &format!(r#"{{"meter_id":"M1","date":"2026-11-03","ts":"2026-11-04T00:00:00+08:00",{regs}}}"#),
+            )
+            .remove(0)
+        };
+        // Relative to the record's own date and instant, so each takes a
+        // byte and the presence byte is the fourth.
+        let base = |r: &Record| match r {
+            Record::Freeze(f) => Base {
+                ms: f.ts,
+                days: days_since_epoch(f.date),
+            },
+            _ => panic!("not a freeze"),
+        };
+        let encoded = |r: &Record| {
+            let mut w = Vec::new();
+            encode_into(r, base(r), &mut w);
+            w
+        };
+        let parts = r#""reg_sharp":1234.56,"reg_peak":23456.78,"reg_flat":19876.54,"reg_valley":10125.86"#;
+        let equal = f(&format!(r#""reg_total":54693.74,{parts},"reg_q_total":8123.45"#));
+        let near = f(&format!(r#""reg_total":54693.70,{parts},"reg_q_total":8123.45"#));
+        let unlike = f(&format!(r#""reg_total":99999.99,{parts},"reg_q_total":8123.45"#));
+        let mixed = f(&format!(r#""reg_total":54693.7,{parts}"#));
+        let only_reactive = f(r#""reg_total":54693.74,"reg_q_total":54693.74"#);
+        let meter = MeterId::new("M1");
+        for (r, from_parts) in [
+            (&equal, true),
+            (&near, true),
+            (&unlike, false),
+            (&mixed, false),
+            (&only_reactive, false),
+        ] {
+            let b = encoded(r);
+            assert_eq!(b[3] & TOTAL_FROM_PARTS != 0, from_parts, "{r:?}: {b:?}");
+            assert_eq!(decode_from(&meter, &b, base(r)).as_ref(), Ok(r));
+            assert_eq!(decode(&meter, &encode(r)).as_ref(), Ok(r));
+        }
+        // 9,999,999 takes four bytes, a difference of 0 or -4 one.
+        let (e, n, u) = (encoded(&equal), encoded(&near), encoded(&unlike));
+        assert_eq!((e.len(), n.len()), (u.len() - 3, u.len() - 3));
+        // The flag without a shared scale is refused, not misread.
+        let mut bad = e.clone();
+        bad[0] = FREEZE_SCALE_EACH;
+        assert_eq!(
+            decode_from(&meter, &bad, base(&equal)),
+            Err(CodecError("total difference without a shared scale"))
+        );
     }
 
     #[test]

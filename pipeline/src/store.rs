@@ -10,7 +10,7 @@
 //! instants kept (a dozen for load points), not the number of records.
 
 use crate::ids::MeterId;
-use crate::records::{Freeze, LoadPoint, MeterEvent, Record};
+use crate::records::{Freeze, LoadPoint, MeterEvent, Record, Stream};
 use crate::time::EpochMs;
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashMap};
@@ -80,20 +80,85 @@ impl RecordChanges {
     }
 }
 
+/// What one stream's records take in the process, as the store accounts
+/// for them ([`RecordStore::footprint`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Footprint {
+    pub records: usize,
+    /// Bytes allocated for the records, their index and what they point to,
+    /// reserved but unused capacity included; not the allocator's own
+    /// overhead, and not meter ids, which are the archive's.
+    pub bytes: usize,
+}
+
+/// Heap bytes a stored key or value owns beyond its own size.
+trait HeapSize {
+    fn heap_bytes(&self) -> usize;
+}
+
+impl HeapSize for MeterId {
+    /// Ids are the archive's, shared (`MeterIndex::canonical`).
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl HeapSize for (MeterId, String) {
+    fn heap_bytes(&self) -> usize {
+        self.1.capacity()
+    }
+}
+
+impl HeapSize for LoadPoint {
+    fn heap_bytes(&self) -> usize {
+        self.phases
+            .as_ref()
+            .map_or(0, |_| std::mem::size_of::<crate::records::Phases>())
+    }
+}
+
+impl HeapSize for Freeze {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl HeapSize for MeterEvent {
+    fn heap_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        self.code.capacity() + opt(&self.phase) + opt(&self.state)
+    }
+}
+
 /// The records of one instant or date, in arrival order, with an index by
 /// key.
 #[derive(Debug)]
 struct Bucket<K, V, S> {
     index: HashMap<K, u32, S>,
     rows: Vec<V>,
+    /// What the keys and rows own on the heap, kept up to date on every put.
+    heap: usize,
 }
 
-impl<K: Hash + Eq, V: PartialEq, S: BuildHasher + Default> Bucket<K, V, S> {
+impl<K: Hash + Eq + HeapSize, V: PartialEq + HeapSize, S: BuildHasher + Default> Bucket<K, V, S> {
     fn with_capacity(n: usize) -> Self {
         Self {
             index: HashMap::with_capacity_and_hasher(n, S::default()),
             rows: Vec::with_capacity(n),
+            heap: 0,
         }
+    }
+
+    /// The bucket's bytes: rows and index by capacity (a hash table has a
+    /// power of two of slots, at most 7/8 full, and a control byte each).
+    fn bytes(&self) -> usize {
+        let slots = match self.index.capacity() {
+            0 => 0,
+            n => (n * 8 / 7).next_power_of_two(),
+        };
+        self.rows.capacity() * std::mem::size_of::<V>()
+            + slots * (std::mem::size_of::<(K, u32)>() + 1)
+            + self.heap
     }
 
     fn get(&self, k: &K) -> Option<&V> {
@@ -107,10 +172,12 @@ impl<K: Hash + Eq, V: PartialEq, S: BuildHasher + Default> Bucket<K, V, S> {
                 if *old == v {
                     return Upsert::Unchanged;
                 }
+                self.heap = self.heap - old.heap_bytes() + v.heap_bytes();
                 *old = v;
                 Upsert::Replaced
             }
             None => {
+                self.heap += k.heap_bytes() + v.heap_bytes();
                 self.index.insert(k, self.rows.len() as u32);
                 self.rows.push(v);
                 Upsert::Inserted
@@ -122,6 +189,7 @@ impl<K: Hash + Eq, V: PartialEq, S: BuildHasher + Default> Bucket<K, V, S> {
     fn clear(&mut self) {
         self.index.clear();
         self.rows.clear();
+        self.heap = 0;
     }
 }
 
@@ -143,7 +211,9 @@ impl<T, K, V, S> Default for Series<T, K, V, S> {
     }
 }
 
-impl<T: Ord + Copy, K: Hash + Eq, V: PartialEq, S: BuildHasher + Default> Series<T, K, V, S> {
+impl<T: Ord + Copy, K: Hash + Eq + HeapSize, V: PartialEq + HeapSize, S: BuildHasher + Default>
+    Series<T, K, V, S>
+{
     fn put(&mut self, at: T, k: K, v: V) -> Upsert {
         if let Some(bucket) = self.buckets.get_mut(&at) {
             return bucket.put(k, v);
@@ -200,6 +270,20 @@ impl<T: Ord + Copy, K: Hash + Eq, V: PartialEq, S: BuildHasher + Default> Series
 
     fn len(&self) -> usize {
         self.buckets.values().map(|b| b.rows.len()).sum()
+    }
+
+    /// The kept spare bucket counts too: it is memory held.
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            records: self.len(),
+            bytes: self
+                .buckets
+                .values()
+                .chain(&self.spare)
+                .map(Bucket::bytes)
+                .sum::<usize>()
+                + self.buckets.len() * std::mem::size_of::<(T, Bucket<K, V, S>)>(),
+        }
     }
 }
 
@@ -258,6 +342,15 @@ impl RecordStore {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// What each stream's records take in the process.
+    pub fn footprint(&self) -> [(Stream, Footprint); 3] {
+        [
+            (Stream::Load, self.load.footprint()),
+            (Stream::Freeze, self.freeze.footprint()),
+            (Stream::Event, self.event.footprint()),
+        ]
     }
 
     /// The load points at instant `t`.
@@ -368,6 +461,58 @@ mod tests {
         // Nothing left before the cutoff: nothing to persist.
         s.evict(evict_load_before(900_000));
         assert!(s.take_changes().is_empty());
+    }
+
+    /// The accounting follows puts, replacements and eviction, boxed phase
+    /// values and event strings included.
+    #[test]
+    fn the_footprint_follows_what_is_held() {
+        let mut s = RecordStore::default();
+        let fp = |s: &RecordStore, stream: Stream| {
+            s.footprint()
+                .into_iter()
+                .find(|(st, _)| *st == stream)
+                .map(|(_, f)| f)
+                .unwrap()
+        };
+        assert_eq!(fp(&s, Stream::Load), Footprint::default());
+        for m in 0..100 {
+            s.upsert(Record::Load(LoadPoint::power_only(
+                MeterId::new(&format!("M{m}")),
+                0,
+                Decimal::ONE,
+            )));
+        }
+        let plain = fp(&s, Stream::Load);
+        assert_eq!(plain.records, 100);
+        let row = std::mem::size_of::<LoadPoint>();
+        // Rows, an index slot each at least, the bucket in the ordered map.
+        assert!(plain.bytes >= 100 * (row + 21), "{plain:?}");
+        assert!(plain.bytes <= 100 * 2 * (row + 25) + 1000, "{plain:?}");
+        // A replacement with phase values adds their box, and only that.
+        let mut with_phases = LoadPoint::power_only(MeterId::new("M0"), 0, Decimal::TWO);
+        with_phases.phases = crate::records::Phases::from_values([Some(Decimal::ONE); 7]);
+        s.upsert(Record::Load(with_phases));
+        assert_eq!(
+            fp(&s, Stream::Load).bytes,
+            plain.bytes + std::mem::size_of::<crate::records::Phases>()
+        );
+        s.upsert(Record::Event(Box::new(MeterEvent {
+            meter_id: MeterId::new("M0"),
+            ts: 0,
+            code: "cover_open".into(),
+            phase: Some("A".into()),
+            state: None,
+        })));
+        let ev = fp(&s, Stream::Event);
+        assert_eq!(ev.records, 1);
+        // The code twice (the row's and the index key's) and the phase.
+        assert!(ev.bytes >= std::mem::size_of::<MeterEvent>() + 2 * 10 + 1, "{ev:?}");
+        // Evicted: no records, but the kept spare bucket's storage counts.
+        s.evict(evict_load_before(1));
+        let spare = fp(&s, Stream::Load);
+        assert_eq!(spare.records, 0);
+        assert!(spare.bytes >= 100 * row && spare.bytes < plain.bytes, "{spare:?}");
     }
 
     #[test]

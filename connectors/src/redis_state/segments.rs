@@ -1,6 +1,11 @@
 //! Records in Redis as segments: `{prefix}seg:{stream}:{bucket}:{seq}`, a
 //! string holding the records of one stream and bucket (instant, or date
 //! for freezes) that commit `seq` put (`jicha_pipeline::segment_codec`).
+//! A segment is cut into parts of at most ≈ 64 KiB, the later ones keyed
+//! `{seq}.{part}`: no value grows with the fleet (a load instant of ten
+//! million meters would be a 100 MB `SET`), and a full part fills its
+//! allocation in Redis instead of leaving up to a quarter of a large one
+//! unused.
 //!
 //! A commit writes one `SET` per bucket it touched and one `UNLINK` for
 //! every segment of buckets eviction passed, so Redis does a handful of
@@ -23,7 +28,13 @@ pub(super) struct SegmentKey {
     pub stream: Stream,
     pub bucket: i64,
     pub seq: u64,
+    pub part: u32,
 }
+
+/// A segment part is cut once it holds this many bytes. With the record
+/// that passes the mark (a few dozen bytes) and Redis's string header, it
+/// stays within 64 KiB, a size class of jemalloc, Redis's allocator.
+const PART_BYTES: usize = 63 * 1024;
 
 fn bucket_text(stream: Stream, bucket: i64) -> String {
     match stream {
@@ -36,12 +47,11 @@ fn bucket_text(stream: Stream, bucket: i64) -> String {
 
 impl SegmentKey {
     pub fn text(&self, prefix: &str) -> String {
-        format!(
-            "{prefix}seg:{}:{}:{}",
-            self.stream.name(),
-            bucket_text(self.stream, self.bucket),
-            self.seq
-        )
+        let (stream, bucket) = (self.stream.name(), bucket_text(self.stream, self.bucket));
+        match self.part {
+            0 => format!("{prefix}seg:{stream}:{bucket}:{}", self.seq),
+            part => format!("{prefix}seg:{stream}:{bucket}:{}.{part}", self.seq),
+        }
     }
 
     pub fn parse(prefix: &str, key: &str) -> Option<SegmentKey> {
@@ -51,6 +61,10 @@ impl SegmentKey {
         if parts.next().is_some() {
             return None;
         }
+        let (seq, part) = match seq.split_once('.') {
+            Some((seq, part)) => (seq, part.parse().ok().filter(|p| *p > 0)?),
+            None => (seq, 0),
+        };
         let stream = Stream::parse(stream)?;
         let bucket = match stream {
             Stream::Freeze => match bucket.strip_prefix('d') {
@@ -63,6 +77,7 @@ impl SegmentKey {
             stream,
             bucket,
             seq: seq.parse().ok()?,
+            part,
         })
     }
 }
@@ -107,23 +122,13 @@ impl SegmentIndex {
     pub fn plan(&mut self, prefix: &str, changes: &RecordChanges) -> SegmentPlan {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let mut writers: IdMap<(Stream, i64), SegmentWriter> = IdMap::default();
-        for r in &changes.puts {
-            if changes.evicted.is_some_and(|e| e.drops(r)) {
-                continue;
-            }
-            let at = (r.stream(), bucket_of(r));
-            writers
-                .entry(at)
-                .or_insert_with(|| SegmentWriter::new(r))
-                .push(r);
-        }
         let mut plan = SegmentPlan::default();
-        for ((stream, bucket), w) in writers {
+        let mut emit = |(stream, bucket): (Stream, i64), part: u32, w: SegmentWriter| {
             let key = SegmentKey {
                 stream,
                 bucket,
                 seq,
+                part,
             }
             .text(prefix);
             self.keys
@@ -131,6 +136,26 @@ impl SegmentIndex {
                 .or_default()
                 .push(key.clone());
             plan.writes.push((key, w.finish()));
+        };
+        let mut writers: IdMap<(Stream, i64), (SegmentWriter, u32)> = IdMap::default();
+        for r in &changes.puts {
+            if changes.evicted.is_some_and(|e| e.drops(r)) {
+                continue;
+            }
+            let at = (r.stream(), bucket_of(r));
+            let (w, part) = writers
+                .entry(at)
+                .or_insert_with(|| (SegmentWriter::new(r), 0));
+            w.push(r);
+            if w.encoded_len() >= PART_BYTES {
+                emit(at, *part, std::mem::replace(w, SegmentWriter::new(r)));
+                *part += 1;
+            }
+        }
+        for (at, (w, part)) in writers {
+            if w.records() > 0 {
+                emit(at, part, w);
+            }
         }
         if let Some(e) = changes.evicted {
             for s in Stream::ALL {
@@ -154,7 +179,7 @@ pub(super) fn records_of(
     mut segments: Vec<(SegmentKey, String, Vec<u8>)>,
     mut skipped: impl FnMut(&str, CodecError),
 ) -> Vec<Record> {
-    segments.sort_by_key(|(k, _, _)| (k.seq, k.stream, k.bucket));
+    segments.sort_by_key(|(k, _, _)| (k.seq, k.stream, k.bucket, k.part));
     let mut out = Vec::new();
     for (_, key, blob) in segments {
         match segment_codec::decode(&blob) {
@@ -195,16 +220,19 @@ mod tests {
                 stream: Stream::Load,
                 bucket: 1_793_000_700_000,
                 seq: 7,
+                part: 0,
             },
             SegmentKey {
                 stream: Stream::Freeze,
                 bucket: 20_395,
                 seq: 0,
+                part: 3,
             },
             SegmentKey {
                 stream: Stream::Event,
                 bucket: -5,
                 seq: u64::MAX,
+                part: u32::MAX,
             },
         ] {
             let text = k.text("jicha:");
@@ -222,6 +250,9 @@ mod tests {
             "jicha:seg:load:x:1",
             "jicha:seg:bill:1:1",
             "jicha:seg:load:1:1:1",
+            "jicha:seg:load:1:1.0",
+            "jicha:seg:load:1:1.x",
+            "jicha:seg:load:1:1.",
             "other:seg:load:1:1",
         ] {
             assert_eq!(SegmentKey::parse("jicha:", bad), None, "{bad}");
@@ -283,5 +314,45 @@ mod tests {
         let recs = records_of(segs, |k, _| skipped.push(k.to_string()));
         assert_eq!(skipped, ["p:seg:load:5:0"]);
         assert_eq!(recs, [lp("M1", 1800, 5), lp("M1", 1800, 6)]);
+    }
+
+    /// A bucket's records beyond a part's size go on in further parts of
+    /// the same commit, each within 64 KiB; restored in order, the latest
+    /// copy of a record still wins.
+    #[test]
+    fn a_large_bucket_is_cut_into_parts() {
+        let mut idx = SegmentIndex::default();
+        let mut puts: Vec<Record> = (0..30_000)
+            .map(|i| lp(&format!("M{i:010}"), 0, 1_000_000 + i))
+            .collect();
+        puts.push(lp("M0000000007", 0, -1));
+        let plan = idx.plan(
+            "p:",
+            &RecordChanges {
+                puts: puts.clone(),
+                evicted: None,
+            },
+        );
+        assert!(plan.writes.len() >= 3, "{} parts", plan.writes.len());
+        for (key, blob) in &plan.writes {
+            assert!(blob.len() < 64 * 1024 - 64, "{key}: {} bytes", blob.len());
+        }
+        let mut keys: Vec<SegmentKey> = plan
+            .writes
+            .iter()
+            .map(|(k, _)| SegmentKey::parse("p:", k).unwrap())
+            .collect();
+        keys.sort_by_key(|k| k.part);
+        let parts: Vec<u32> = keys.iter().map(|k| k.part).collect();
+        assert_eq!(parts, (0..plan.writes.len() as u32).collect::<Vec<_>>());
+        assert!(keys.iter().all(|k| (k.seq, k.bucket) == (0, 0)));
+        // Handed over in any order, read back in the order put.
+        let segs = plan
+            .writes
+            .into_iter()
+            .rev()
+            .map(|(k, v)| (SegmentKey::parse("p:", &k).unwrap(), k, v))
+            .collect();
+        assert_eq!(records_of(segs, |k, e| panic!("{k}: {e}")), puts);
     }
 }
