@@ -581,6 +581,16 @@ fn generate(a: &Args) -> Result<Workload> {
 
     // Opening freezes: the day before the first, so day 0's energy is defined.
     freezes += freeze_msgs(&mut msgs, &mut bytes, &regs, day0 - 1);
+    // Each customer's total registers × multipliers (hundredths of kWh) at
+    // the end of each day from day0 − 1, for the energy_drop oracle below.
+    let customer_registers = |regs: &[[i64; 4]]| {
+        let mut v = vec![0i64; fleet.len()];
+        for (f, r) in regs.iter().enumerate() {
+            v[flat[f].0] += r.iter().sum::<i64>() * meter_of(f).1.multiplier;
+        }
+        v
+    };
+    let mut day_end_registers = vec![customer_registers(&regs)];
     for d in 0..days {
         let day_ms = day_local_ms(i64::from(d));
         let evs = &day_events[d as usize];
@@ -676,6 +686,29 @@ fn generate(a: &Args) -> Result<Workload> {
             }
         }
         freezes += freeze_msgs(&mut msgs, &mut bytes, &regs, day0 + i64::from(d));
+        day_end_registers.push(customer_registers(&regs));
+    }
+    // energy_drop is not planted, but from eight days on the data can meet
+    // its rule (themes.md): the wound-back register above does. Every day
+    // that meets it, and closes within the run (not the last), is expected.
+    for (ci, c) in fleet.iter().enumerate() {
+        let energy: Vec<i64> = day_end_registers
+            .windows(2)
+            .map(|w| w[1][ci] - w[0][ci])
+            .collect();
+        for d in 7..energy.len().saturating_sub(1) {
+            let before: i64 = energy[d - 7..d].iter().sum();
+            // mean ≥ 100 kWh and E(D) < 0.3 × mean, in hundredths of kWh.
+            if before >= 7 * 100 * 100 && 70 * energy[d] < 3 * before {
+                planted.push(Planted {
+                    theme: "energy_drop",
+                    customer_id: c.id.clone(),
+                    stream: Stream::Freeze,
+                    closes_after_ms: day_local_ms(d as i64 + 1) - OFFSET_MS,
+                    closing: None,
+                });
+            }
+        }
     }
 
     // ── which message closes each planted window ──

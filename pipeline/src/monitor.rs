@@ -665,6 +665,11 @@ impl Monitor {
             }
         }
         self.apply_hits(core, hits);
+        // Progress moved: what no window needs any more goes now, not at
+        // the next batch (which, after the last batch of a burst, may be
+        // long in coming).
+        self.evict(core);
+        self.refresh_state_gauges(core);
     }
 
     fn apply_hits(&self, core: &mut Core, mut hits: Vec<Hit>) {
