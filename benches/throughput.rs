@@ -1282,7 +1282,7 @@ struct Figures {
     redis_archive: Option<f64>,
     redis_rec: BTreeMap<String, (f64, f64, f64)>, // stream → (bytes, records, segments)
     state: BTreeMap<String, (f64, f64)>, // stream → (bytes, records), jicha's own accounting
-    eval: Vec<(String, f64, f64)>,                // theme → (seconds, evaluations)
+    eval: Vec<(String, f64, f64)>,       // theme → (seconds, evaluations)
     ingested: Option<f64>,
     rejected: Option<f64>,
     late: Option<f64>,
@@ -1843,7 +1843,10 @@ fn steady_state_projection(
 }
 
 fn redis_projection(f: &Figures, meters: f64) -> Option<f64> {
-    let streams = f.redis_rec.iter().map(|(s, (b, r, _))| (s.clone(), (*b, *r)));
+    let streams = f
+        .redis_rec
+        .iter()
+        .map(|(s, (b, r, _))| (s.clone(), (*b, *r)));
     steady_state_projection(streams, meters)
 }
 
@@ -2174,7 +2177,8 @@ fn report(a: &Args, wl: &Workload, f: &Figures) -> String {
             met(proc_live.map(|x| x <= 1024.0)),
         ],
     );
-    let state_now = (!f.state.is_empty()).then(|| f.state.values().map(|x| x.0).sum::<f64>() / meters);
+    let state_now =
+        (!f.state.is_empty()).then(|| f.state.values().map(|x| x.0).sum::<f64>() / meters);
     row(
         &mut o,
         &[

@@ -844,7 +844,9 @@ impl Monitor {
         for (s, f) in core.store.footprint() {
             let stream = [s.name()];
             let m = &self.metrics;
-            m.state_records.with_label_values(&stream).set(f.records as f64);
+            m.state_records
+                .with_label_values(&stream)
+                .set(f.records as f64);
             m.state_bytes.with_label_values(&stream).set(f.bytes as f64);
         }
     }

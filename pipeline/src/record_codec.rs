@@ -295,7 +295,10 @@ fn put_decimals(
     if shared {
         w.push(first.scale() as u8);
     }
-    for (i, d) in std::iter::once(&first).chain(rest.iter().flatten()).enumerate() {
+    for (i, d) in std::iter::once(&first)
+        .chain(rest.iter().flatten())
+        .enumerate()
+    {
         if !shared {
             w.push(d.scale() as u8);
         }
@@ -548,10 +551,17 @@ mod tests {
             encode_into(r, base(r), &mut w);
             w
         };
-        let parts = r#""reg_sharp":1234.56,"reg_peak":23456.78,"reg_flat":19876.54,"reg_valley":10125.86"#;
-        let equal = f(&format!(r#""reg_total":54693.74,{parts},"reg_q_total":8123.45"#));
-        let near = f(&format!(r#""reg_total":54693.70,{parts},"reg_q_total":8123.45"#));
-        let unlike = f(&format!(r#""reg_total":99999.99,{parts},"reg_q_total":8123.45"#));
+        let parts =
+            r#""reg_sharp":1234.56,"reg_peak":23456.78,"reg_flat":19876.54,"reg_valley":10125.86"#;
+        let equal = f(&format!(
+            r#""reg_total":54693.74,{parts},"reg_q_total":8123.45"#
+        ));
+        let near = f(&format!(
+            r#""reg_total":54693.70,{parts},"reg_q_total":8123.45"#
+        ));
+        let unlike = f(&format!(
+            r#""reg_total":99999.99,{parts},"reg_q_total":8123.45"#
+        ));
         let mixed = f(&format!(r#""reg_total":54693.7,{parts}"#));
         let only_reactive = f(r#""reg_total":54693.74,"reg_q_total":54693.74"#);
         let meter = MeterId::new("M1");

@@ -21,8 +21,8 @@
 //!   instant and the bucket's date, which says itself where it ends.
 //!
 //! Later records replace earlier ones with the same key. Version 1, still
-//! read, wrote the shared length, the rest of the id and the record each
-//! with a length before it: 2 bytes more per record.
+//! read, wrote the shared length, then the rest of the id and the record
+//! each with a length before it: one or two bytes more per record.
 
 use crate::ids::MeterId;
 use crate::record_codec::{self, put_int, Base, CodecError, Reader};
@@ -89,7 +89,10 @@ impl SegmentWriter {
         let shared = common_prefix(&self.prev_id, id);
         let rest = &id.as_bytes()[shared..];
         let same_len = id.len() == self.prev_id.len();
-        put_int(&mut self.buf, 2 * rest.len() as i128 + i128::from(!same_len));
+        put_int(
+            &mut self.buf,
+            2 * rest.len() as i128 + i128::from(!same_len),
+        );
         if !same_len {
             put_int(&mut self.buf, shared as i128);
         }
@@ -151,7 +154,8 @@ pub fn decode(blob: &[u8]) -> Result<Vec<Record>, CodecError> {
     let mut out = Vec::new();
     let mut id = String::new();
     let mut meter = MeterId::new("");
-    let length = |r: &mut Reader| usize::try_from(r.int()?).map_err(|_| CodecError("bad id prefix"));
+    let length =
+        |r: &mut Reader| usize::try_from(r.int()?).map_err(|_| CodecError("bad id prefix"));
     while !r.0.is_empty() {
         let (shared, rest) = if version == VERSION_1 {
             (length(&mut r)?, r.bytes()?)
@@ -190,8 +194,8 @@ pub fn decode(blob: &[u8]) -> Result<Vec<Record>, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{Freeze, LoadPoint, MeterEvent, Phases};
     use crate::record_codec::put_bytes;
+    use crate::records::{Freeze, LoadPoint, MeterEvent, Phases};
     use rust_decimal::Decimal;
 
     fn dec(s: &str) -> Decimal {
