@@ -498,22 +498,26 @@ mod tests {
         assert_eq!((f.reg_sharp, f.reg_q_total), (None, None));
     }
 
+    /// A freeze of M1 on 2026-11-03 with the register fields `regs`.
+    fn freeze_with(regs: &str) -> Record {
+        decoded(
+            Stream::Freeze,
+            &format!(
+                r#"{{"meter_id":"M1","date":"2026-11-03","ts":"2026-11-04T00:00:00+08:00",{regs}}}"#
+            ),
+        )
+        .remove(0)
+    }
+
     /// Decimals of one scale share one scale byte; mixed scales fall back
     /// to a byte each.
     #[test]
     fn a_shared_scale_is_written_once() {
-        let f = |regs: &str| {
-            decoded(
-                Stream::Freeze,
-                &format!(r#"{{"meter_id":"M1","date":"2026-11-03","ts":"2026-11-04T00:00:00+08:00",{regs}}}"#),
-            )
-            .remove(0)
-        };
         // Totals unlike their parts, so they are written as they are.
-        let same = f(
+        let same = freeze_with(
             r#""reg_total":100.00,"reg_sharp":1234.56,"reg_peak":23456.78,"reg_flat":19876.54,"reg_valley":10125.86,"reg_q_total":8123.45"#,
         );
-        let mixed = f(
+        let mixed = freeze_with(
             r#""reg_total":100.00,"reg_sharp":1234.5,"reg_peak":23456.78,"reg_flat":19876.54,"reg_valley":10125.86,"reg_q_total":8123.45"#,
         );
         let (a, b) = (encode(&same), encode(&mixed));
@@ -530,13 +534,6 @@ mod tests {
     /// mixed scales, as it is. All read back exactly.
     #[test]
     fn a_total_is_written_as_its_difference_from_the_parts_when_shorter() {
-        let f = |regs: &str| {
-            decoded(
-                Stream::Freeze,
-                &format!(r#"{{"meter_id":"M1","date":"2026-11-03","ts":"2026-11-04T00:00:00+08:00",{regs}}}"#),
-            )
-            .remove(0)
-        };
         // Relative to the record's own date and instant, so each takes a
         // byte and the presence byte is the fourth.
         let base = |r: &Record| match r {
@@ -553,17 +550,17 @@ mod tests {
         };
         let parts =
             r#""reg_sharp":1234.56,"reg_peak":23456.78,"reg_flat":19876.54,"reg_valley":10125.86"#;
-        let equal = f(&format!(
+        let equal = freeze_with(&format!(
             r#""reg_total":54693.74,{parts},"reg_q_total":8123.45"#
         ));
-        let near = f(&format!(
+        let near = freeze_with(&format!(
             r#""reg_total":54693.70,{parts},"reg_q_total":8123.45"#
         ));
-        let unlike = f(&format!(
+        let unlike = freeze_with(&format!(
             r#""reg_total":99999.99,{parts},"reg_q_total":8123.45"#
         ));
-        let mixed = f(&format!(r#""reg_total":54693.7,{parts}"#));
-        let only_reactive = f(r#""reg_total":54693.74,"reg_q_total":54693.74"#);
+        let mixed = freeze_with(&format!(r#""reg_total":54693.7,{parts}"#));
+        let only_reactive = freeze_with(r#""reg_total":54693.74,"reg_q_total":54693.74"#);
         let meter = MeterId::new("M1");
         for (r, from_parts) in [
             (&equal, true),
