@@ -3,7 +3,7 @@
 //! same pre-generated messages. See docs/performance.md.
 //!
 //! ```text
-//! cargo build --release && cargo bench --bench throughput -- [--customers N] [--days M]
+//! cargo bench --bench throughput -- [--customers N] [--days M]
 //! ```
 //!
 //! Prints a plain table and a last line `bench: ok` or `bench: FAIL <why>`.
@@ -63,8 +63,9 @@ struct Args {
     /// Keep the scratch directory (configs, archive, logs) after the run.
     #[arg(long)]
     keep: bool,
-    /// The jicha binary phase (b) runs (default: this checkout's
-    /// target/release/jicha); e.g. an earlier commit's build, to compare.
+    /// The jicha binary phase (b) runs (default: the one cargo built for
+    /// this bench, target/release/jicha); e.g. an earlier commit's build,
+    /// to compare.
     #[arg(long)]
     bin: Option<PathBuf>,
     /// Passed by `cargo bench`; without it the benchmark does not run.
@@ -1518,10 +1519,12 @@ async fn phase_b(
     let bin = a
         .bin
         .clone()
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/jicha"));
+        // Cargo builds the package's binaries for its benches, in the
+        // same profile, so `cargo bench` alone is enough.
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_jicha")));
     if !bin.is_file() {
         bail!(
-            "{} is missing: run cargo build --release first",
+            "{} is missing: check the --bin path, or run cargo bench again to build it",
             bin.display()
         );
     }
