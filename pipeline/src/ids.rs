@@ -54,6 +54,14 @@ id_type!(
     CustomerId
 );
 
+#[cfg(test)]
+impl MeterId {
+    /// Whether both are the same allocation, not only equal text.
+    pub(crate) fn shares_text_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// Hash maps keyed by ids: FxHash (rustc's hasher), several times faster
 /// than the default SipHash on ids of a dozen bytes. It is not resistant to
 /// chosen collisions, so it is only for maps whose keys come from the

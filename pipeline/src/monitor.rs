@@ -257,7 +257,12 @@ impl Monitor {
                 core.archive.upsert(c);
             }
         }
-        for r in snap.records {
+        for mut r in snap.records {
+            // Restored ids are copies; the archive's own are shared by every
+            // record of the meter, as ingested records' are.
+            if let Some(id) = core.archive.meter_index().canonical(r.meter_id().as_str()) {
+                r.set_meter_id(id.clone());
+            }
             core.store.insert_quiet(r);
         }
         for (s, t) in snap.watermarks {
@@ -1329,6 +1334,43 @@ mod tests {
             let (rep, staged) = ingest(&m, vec![load_message("M2", &m)]).await;
             staged.commit().await.unwrap();
             assert_eq!((rep.accepted(), rep.duplicates(), rep.rejected), (0, 1, 0));
+        });
+    }
+
+    /// Records restored at start-up share the archive's meter ids, as
+    /// ingested ones do, rather than each holding a copy.
+    #[test]
+    fn restored_records_share_the_archives_meter_ids() {
+        rt().block_on(async {
+            let backend = Arc::new(MemoryBackend::default());
+            let stored = (0..3).map(|i| {
+                Record::Load(crate::records::LoadPoint::power_only(
+                    crate::ids::MeterId::new("M1"),
+                    1_793_000_700_000 + i * 900_000,
+                    rust_decimal::Decimal::ONE,
+                ))
+            });
+            let commit = crate::state::Commit {
+                records: crate::store::RecordChanges {
+                    puts: stored.collect(),
+                    evicted: None,
+                },
+                ..Default::default()
+            };
+            backend.commit(&commit).await.unwrap();
+            let archive = Archive::parse_document(&archive_doc("C1", "M1")).unwrap();
+            let m = Monitor::open(MonitorConfig::default(), backend, Vec::new(), Some(archive))
+                .await
+                .unwrap();
+            let core = m.core.lock().await;
+            let ours = core.archive.meter_index().canonical("M1").unwrap().clone();
+            let restored = core.store.load_times(0, i64::MAX);
+            assert_eq!(restored.len(), 3);
+            for t in restored {
+                let points = core.store.load_at(t);
+                assert_eq!(points.len(), 1);
+                assert!(points[0].meter_id.shares_text_with(&ours), "{t}");
+            }
         });
     }
 
