@@ -2147,13 +2147,30 @@ fn report(a: &Args, wl: &Workload, f: &Figures) -> String {
             },
         ],
     );
-    let p99 = pct(&f.lat_e2e, 99.0);
+    // The target counts from the watermark passing a window's end, which
+    // is when jicha reads the closing message; from the publish, a flat-out
+    // feed adds the time the message waits in the broker's queue.
+    let ms = |x: f64| format!("{:.0} ms", x * 1000.0);
+    let p99 = pct(&f.lat_internal, 99.0);
     row(
         &mut o,
         &[
-            "p99 detection latency ≤ 1 s",
-            &opt(p99, |x| format!("{:.0} ms", x * 1000.0)),
+            "p99 detection latency ≤ 1 s after the watermark passes (jicha counted the closing message → work order)",
+            &opt(p99, ms),
             met(p99.map(|x| x <= 1.0)),
+        ],
+    );
+    let p99_publish = pct(&f.lat_e2e, 99.0);
+    row(
+        &mut o,
+        &[
+            "  same, from the publish of the closing message",
+            &opt(p99_publish, ms),
+            if paced {
+                met(p99_publish.map(|x| x <= 1.0))
+            } else {
+                "not judged (flat out: includes the broker's queue)"
+            },
         ],
     );
     row(
