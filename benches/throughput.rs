@@ -1832,29 +1832,23 @@ fn row(out: &mut String, cells: &[&str]) {
 }
 
 /// Load and event records as measured, freezes scaled to the 33 days a
-/// meter keeps at steady state (docs/state.md). `streams`: stream →
+/// meter keeps at steady state (docs/state.md). `measured`: a stream's
 /// (bytes, records).
 fn steady_state_projection(
-    streams: impl Iterator<Item = (String, (f64, f64))>,
+    measured: impl Fn(&str) -> Option<(f64, f64)>,
     meters: f64,
 ) -> Option<f64> {
-    let streams: BTreeMap<String, (f64, f64)> = streams.collect();
-    let (fb, ff) = streams.get("freeze").copied()?;
-    let load = streams.get("load").map(|x| x.0).unwrap_or(0.0);
-    let event = streams.get("event").map(|x| x.0).unwrap_or(0.0);
-    Some((load + event) / meters + 33.0 * fb / ff.max(1.0))
+    let (fb, ff) = measured("freeze")?;
+    let bytes = |s| measured(s).map_or(0.0, |x| x.0);
+    Some((bytes("load") + bytes("event")) / meters + 33.0 * fb / ff.max(1.0))
 }
 
 fn redis_projection(f: &Figures, meters: f64) -> Option<f64> {
-    let streams = f
-        .redis_rec
-        .iter()
-        .map(|(s, (b, r, _))| (s.clone(), (*b, *r)));
-    steady_state_projection(streams, meters)
+    steady_state_projection(|s| f.redis_rec.get(s).map(|x| (x.0, x.1)), meters)
 }
 
 fn state_projection(f: &Figures, meters: f64) -> Option<f64> {
-    steady_state_projection(f.state.clone().into_iter(), meters)
+    steady_state_projection(|s| f.state.get(s).copied(), meters)
 }
 
 fn report(a: &Args, wl: &Workload, f: &Figures) -> String {

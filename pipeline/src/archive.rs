@@ -4,6 +4,7 @@
 
 use crate::fields::{opt_date, opt_dec, opt_str, req_date, req_dec, req_str, Obj};
 use crate::ids::{CustomerId, IdMap, MeterId};
+use crate::records::Record;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,18 @@ impl MeterIndex {
     /// without) allocating an id for it.
     pub fn canonical(&self, id: &str) -> Option<&MeterId> {
         self.0.get_key_value(id).map(|(k, _)| k)
+    }
+
+    /// Gives `rec` the archive's copy of its meter id; false, leaving it
+    /// as it is, for a meter not in the archive.
+    pub fn adopt_id(&self, rec: &mut Record) -> bool {
+        match self.canonical(rec.meter_id().as_str()) {
+            Some(id) => {
+                rec.set_meter_id(id.clone());
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether both are the same, unchanged index.

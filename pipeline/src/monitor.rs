@@ -260,9 +260,7 @@ impl Monitor {
         for mut r in snap.records {
             // Restored ids are copies; the archive's own are shared by every
             // record of the meter, as ingested records' are.
-            if let Some(id) = core.archive.meter_index().canonical(r.meter_id().as_str()) {
-                r.set_meter_id(id.clone());
-            }
+            core.archive.meter_index().adopt_id(&mut r);
             core.store.insert_quiet(r);
         }
         for (s, t) in snap.watermarks {
@@ -479,19 +477,7 @@ impl Monitor {
         raw: &dyn Fn() -> &'p str,
         rep: &mut IngestReport,
     ) {
-        let known = known.unwrap_or_else(|| {
-            match core
-                .archive
-                .meter_index()
-                .canonical(rec.meter_id().as_str())
-            {
-                Some(id) => {
-                    rec.set_meter_id(id.clone());
-                    true
-                }
-                None => false,
-            }
-        });
+        let known = known.unwrap_or_else(|| core.archive.meter_index().adopt_id(&mut rec));
         if !known {
             rep.rejected += 1;
             let detail = format!(
@@ -600,7 +586,6 @@ impl Monitor {
             core.pending.watermarks.insert(s, t);
         }
         self.refresh_watermark_gauges(core);
-        self.refresh_state_gauges(core);
         jobs
     }
 
@@ -674,7 +659,6 @@ impl Monitor {
         // the next batch (which, after the last batch of a burst, may be
         // long in coming).
         self.evict(core);
-        self.refresh_state_gauges(core);
     }
 
     fn apply_hits(&self, core: &mut Core, mut hits: Vec<Hit>) {
@@ -777,6 +761,7 @@ impl Monitor {
             freeze_before: freeze,
             event_before: event,
         });
+        self.refresh_state_gauges(core);
     }
 
     /// Moves the changes made since the last stage into the commit slot,

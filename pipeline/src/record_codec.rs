@@ -121,7 +121,7 @@ pub fn encode_into(r: &Record, base: Base, w: &mut Vec<u8>) {
                 f.reg_valley,
                 f.reg_q_total,
             ];
-            let difference = total_difference(f);
+            let difference = total_difference(f, &opts);
             let presence = w.len();
             put_presence(w, &opts);
             if difference.is_some() {
@@ -315,14 +315,12 @@ fn time_of_use(f: &Freeze) -> [Option<Decimal>; 4] {
     [f.reg_sharp, f.reg_peak, f.reg_flat, f.reg_valley]
 }
 
-/// `reg_total`'s mantissa minus the time-of-use registers' (all of one
-/// scale, at least one present), when that is shorter to write.
-fn total_difference(f: &Freeze) -> Option<i128> {
+/// `reg_total`'s mantissa minus the time-of-use registers', when the
+/// freeze's decimals (`opts`: its optional ones) share one scale, at least
+/// one time-of-use register is present and the difference is shorter.
+fn total_difference(f: &Freeze, opts: &[Option<Decimal>]) -> Option<i128> {
     let parts = time_of_use(f);
-    if parts.iter().all(Option::is_none)
-        || !scale_shared(f.reg_total, &parts)
-        || !scale_shared(f.reg_total, &[f.reg_q_total])
-    {
+    if parts.iter().all(Option::is_none) || !scale_shared(f.reg_total, opts) {
         return None;
     }
     // Four mantissas below 2^96 each cannot overflow an i128.
