@@ -17,7 +17,7 @@
 //! | [`evaluate`] | which windows closed; the source batch for them |
 //! | [`engine`] | DataFusion session per evaluation; output rows → hits |
 //! | [`workorder`] | work orders, their life cycle and the open index |
-//! | [`monitor`] | the owner of it all, used by connectors and the API |
+//! | [`runtime`] | the owner of the live state: ingest, planning, commit, orders, themes |
 
 pub mod archive;
 pub mod billing;
@@ -29,9 +29,9 @@ pub mod fields;
 mod fuzz;
 pub mod ids;
 pub mod metrics;
-pub mod monitor;
 pub mod record_codec;
 pub mod records;
+pub mod runtime;
 pub mod segment_codec;
 pub mod state;
 pub mod store;
@@ -44,4 +44,4 @@ pub mod whitelist;
 pub mod window;
 pub mod workorder;
 
-pub use monitor::{Evaluation, Monitor, MonitorConfig, MonitorError, StagedCommit};
+pub use runtime::{Evaluation, Monitor, MonitorConfig, MonitorError, StagedCommit};

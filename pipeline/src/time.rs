@@ -115,10 +115,15 @@ pub fn date_to_local_ms(d: NaiveDate) -> LocalMs {
         .unwrap_or_default()
 }
 
+/// The local date of a local instant; instants beyond chrono's range (the
+/// `LocalMs::MIN`/`MAX` bounds of open ranges) saturate to its first or
+/// last date.
 pub fn local_ms_to_date(l: LocalMs) -> NaiveDate {
-    DateTime::from_timestamp_millis(l.div_euclid(DAY_MS) * DAY_MS)
-        .map(|d| d.date_naive())
-        .unwrap_or_default()
+    match DateTime::from_timestamp_millis(l) {
+        Some(d) => d.date_naive(),
+        None if l < 0 => NaiveDate::MIN,
+        None => NaiveDate::MAX,
+    }
 }
 
 pub fn local_ms_to_naive(l: LocalMs) -> Option<NaiveDateTime> {
@@ -252,6 +257,16 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
         assert_eq!(c.day_start(d), t);
         assert_eq!(c.format(t), "2026-11-03T00:00:00+08:00");
+    }
+
+    /// Open ranges use `LocalMs::MIN`/`MAX` as bounds; their dates saturate
+    /// (with overflow checks on, this once panicked in the evaluator).
+    #[test]
+    fn dates_of_unbounded_instants_saturate() {
+        assert_eq!(local_ms_to_date(LocalMs::MIN), NaiveDate::MIN);
+        assert_eq!(local_ms_to_date(LocalMs::MAX), NaiveDate::MAX);
+        assert_eq!(local_ms_to_date(-1).to_string(), "1969-12-31");
+        assert_eq!(local_ms_to_date(DAY_MS).to_string(), "1970-01-02");
     }
 
     /// The direct reading of the meters' form gives chrono's result for

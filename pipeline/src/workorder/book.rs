@@ -1,7 +1,7 @@
 //! All work orders, the open-per-(theme, customer) index, and what changed
 //! since the last commit.
 
-use super::{HistoryEntry, HitRecord, Status, WorkOrder, RECENT_HITS_KEPT};
+use super::{HistoryAction, HistoryEntry, HitRecord, Status, WorkOrder, RECENT_HITS_KEPT};
 use crate::engine::Hit;
 use crate::ids::CustomerId;
 use crate::time::EpochMs;
@@ -163,11 +163,11 @@ impl WorkOrderBook {
             recent_hits: vec![record],
             history: vec![HistoryEntry {
                 at: now,
-                action: "create".into(),
+                action: HistoryAction::Create,
                 from: Status::Open,
                 to: Status::Open,
                 actor: Some("jicha".into()),
-                detail: serde_json::Value::Null,
+                detail: None,
             }],
         };
         self.open.insert(key, id.clone());

@@ -2,7 +2,7 @@
 //! (核查反馈) → review (审核: approve → archived, reject → back to the
 //! handler). Any other move is refused with the reason.
 
-use super::{Feedback, HistoryEntry, Status, WorkOrder};
+use super::{Feedback, HistoryAction, HistoryDetail, HistoryEntry, Status, WorkOrder};
 use crate::fields::{opt_dec, opt_str, req_bool, req_str, Obj};
 use crate::time::EpochMs;
 use serde_json::value::RawValue;
@@ -79,6 +79,15 @@ impl Action {
             Action::Approve | Action::Reject { .. } => "review",
         }
     }
+
+    fn history_action(&self) -> HistoryAction {
+        match self {
+            Action::Dispatch { .. } => HistoryAction::Dispatch,
+            Action::Accept => HistoryAction::Accept,
+            Action::Feedback(_) => HistoryAction::Feedback,
+            Action::Approve | Action::Reject { .. } => HistoryAction::Review,
+        }
+    }
 }
 
 /// Moves `wo` by `action`, recording it in the history.
@@ -109,9 +118,15 @@ pub fn apply(
                 )));
             }
             wo.assigned_org = Some(org.clone());
-            (Status::Dispatched, serde_json::json!({"org": org}))
+            (
+                Status::Dispatched,
+                Some(HistoryDetail {
+                    org: Some(org.clone()),
+                    ..Default::default()
+                }),
+            )
         }
-        (Action::Accept, Status::Dispatched) => (Status::Accepted, serde_json::Value::Null),
+        (Action::Accept, Status::Dispatched) => (Status::Accepted, None),
         (Action::Feedback(fb), Status::Accepted) => {
             if fb.confirmed && fb.measures.trim().is_empty() {
                 return Err(LifecycleError::BadRequest(
@@ -121,13 +136,22 @@ pub fn apply(
             wo.feedback = Some(fb.clone());
             (
                 Status::UnderReview,
-                serde_json::json!({"confirmed": fb.confirmed}),
+                Some(HistoryDetail {
+                    confirmed: Some(fb.confirmed),
+                    ..Default::default()
+                }),
             )
         }
-        (Action::Approve, Status::UnderReview) => (Status::Archived, serde_json::Value::Null),
+        (Action::Approve, Status::UnderReview) => (Status::Archived, None),
         (Action::Reject { reason }, Status::UnderReview) => {
             wo.returns += 1;
-            (Status::Accepted, serde_json::json!({"reason": reason}))
+            (
+                Status::Accepted,
+                Some(HistoryDetail {
+                    reason: Some(reason.clone()),
+                    ..Default::default()
+                }),
+            )
         }
         (Action::Dispatch { .. }, _) => {
             return Err(illegal(
@@ -144,11 +168,35 @@ pub fn apply(
     wo.updated_at = now;
     wo.history.push(HistoryEntry {
         at: now,
-        action: action.name().into(),
+        action: action.history_action(),
         from,
         to,
         actor,
         detail,
     });
     Ok(())
+}
+
+/// 督办: an order not archived `limit_ms` after it was raised is escalated
+/// once (level 2: overdue and escalated).
+pub fn escalation_due(wo: &WorkOrder, now: EpochMs, limit_ms: i64) -> bool {
+    wo.status.is_active() && wo.escalation < 2 && now - wo.created_at > limit_ms
+}
+
+/// Escalates `wo` and records why; the caller checked [`escalation_due`].
+pub fn escalate(wo: &mut WorkOrder, now: EpochMs, limit_ms: i64) {
+    wo.escalation = 2;
+    wo.updated_at = now;
+    wo.history.push(HistoryEntry {
+        at: now,
+        action: HistoryAction::Escalate,
+        from: wo.status,
+        to: wo.status,
+        actor: Some("jicha".into()),
+        detail: Some(HistoryDetail {
+            reason: Some("overdue".into()),
+            limit_hours: Some(limit_ms / crate::time::HOUR_MS),
+            ..Default::default()
+        }),
+    });
 }

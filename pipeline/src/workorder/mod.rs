@@ -5,7 +5,7 @@ pub mod book;
 pub mod lifecycle;
 
 use crate::ids::CustomerId;
-use crate::time::{BusinessClock, EpochMs};
+use crate::time::EpochMs;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -60,16 +60,45 @@ pub struct HitRecord {
     pub evidence: serde_json::Map<String, serde_json::Value>,
 }
 
+/// What a history entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryAction {
+    Create,
+    Dispatch,
+    Accept,
+    Feedback,
+    Review,
+    Escalate,
+}
+
+/// The particulars of a move; which fields are set depends on the action.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryDetail {
+    /// Dispatch: the unit the order went to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// Feedback: whether the finding was confirmed on site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<bool>,
+    /// Review rejected, or escalation: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Escalation: the time limit that passed, in hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_hours: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub at: EpochMs,
-    pub action: String,
+    pub action: HistoryAction,
     pub from: Status,
     pub to: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub detail: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<HistoryDetail>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,47 +137,3 @@ pub struct WorkOrder {
 
 /// How many hits a work order keeps in its evidence history.
 pub const RECENT_HITS_KEPT: usize = 100;
-
-impl WorkOrder {
-    /// The API shape (interfaces.md §4): instants as RFC 3339 in the
-    /// business zone, money as decimal strings.
-    pub fn to_api(&self, clock: &BusinessClock, with_history: bool) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "id": self.id,
-            "theme": self.theme,
-            "customer_id": self.customer_id,
-            "org_code": self.org_code,
-            "status": self.status,
-            "severity": self.severity,
-            "first_window_start": clock.format(self.first_window_start),
-            "first_window_end": clock.format(self.first_window_end),
-            "last_window_end": clock.format(self.last_window_end),
-            "hits": self.hits,
-            "created_at": clock.format(self.created_at),
-            "updated_at": clock.format(self.updated_at),
-            "evidence": self.evidence,
-            "estimated_loss_yuan": self.estimated_loss_yuan.map(|d| jicha_domain::money::round_yuan(d).to_string()),
-            "assigned_org": self.assigned_org,
-            "escalation_level": self.escalation,
-            "feedback": self.feedback.as_ref().map(|f| serde_json::json!({
-                "confirmed": f.confirmed,
-                "measures": f.measures,
-                "recovered_kwh": f.recovered_kwh.map(|d| d.to_string()),
-                "recovered_yuan": f.recovered_yuan.map(|d| jicha_domain::money::round_yuan(d).to_string()),
-            })),
-        });
-        if with_history {
-            v["history"] = serde_json::json!(self
-                .history
-                .iter()
-                .map(|h| serde_json::json!({"at": clock.format(h.at), "action": h.action, "from": h.from, "to": h.to, "actor": h.actor, "detail": h.detail}))
-                .collect::<Vec<_>>());
-            v["hit_history"] = serde_json::json!(self
-                .recent_hits
-                .iter()
-                .map(|h| serde_json::json!({"window_start": clock.format(h.window_start), "window_end": clock.format(h.window_end), "detected_at": clock.format(h.detected_at), "evidence": h.evidence}))
-                .collect::<Vec<_>>());
-        }
-        v
-    }
-}

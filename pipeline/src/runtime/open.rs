@@ -1,0 +1,116 @@
+//! Start-up: what the backend holds, then the archive and theme files given.
+
+use super::{Core, Monitor, MonitorConfig, MonitorError, ThemeSlot};
+use crate::archive::{Archive, Customer};
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::state::{Commit, StateBackend};
+use crate::store::RecordStore;
+use crate::theme::ThemeDef;
+use crate::watermark::Watermarks;
+use crate::whitelist::Whitelist;
+use crate::workorder::WorkOrderBook;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+impl Monitor {
+    /// Opens the monitor over a backend, restoring what it holds, then
+    /// loading `archive` (if given) and the theme files (built-ins).
+    pub async fn open(
+        config: MonitorConfig,
+        backend: Arc<dyn StateBackend>,
+        theme_files: Vec<(String, String)>,
+        archive: Option<Vec<Customer>>,
+    ) -> Result<Arc<Monitor>, MonitorError> {
+        let snap = backend.load().await?;
+        let mut core = Core {
+            archive: Archive::default(),
+            store: RecordStore::default(),
+            wm: Watermarks::default(),
+            themes: BTreeMap::new(),
+            progress: snap.progress.clone(),
+            planned: snap.progress.clone(),
+            book: WorkOrderBook::default(),
+            whitelist: Whitelist::default(),
+            suppressed: snap.suppressed.iter().cloned().collect(),
+            dead_letters: snap.dead_letters.iter().cloned().collect(),
+            fresh_events: Vec::new(),
+            billing: snap
+                .billing
+                .iter()
+                .map(|b| (b.period.clone(), b.clone()))
+                .collect(),
+            pending: Commit::default(),
+        };
+        for (s, ms) in &config.out_of_orderness {
+            core.wm.set_out_of_orderness(*s, *ms);
+        }
+        for (s, leader) in &config.follows {
+            core.wm.set_follows(*s, *leader);
+        }
+        for c in snap.customers {
+            core.archive.upsert(c);
+        }
+        for c in archive.into_iter().flatten() {
+            core.pending
+                .customers
+                .insert(c.customer_id.to_string(), c.clone());
+            core.archive.upsert(c);
+        }
+        for mut r in snap.records {
+            // Restored ids are copies; the archive's own are shared by every
+            // record of the meter, as ingested records' are.
+            core.archive.meter_index().adopt_id(&mut r);
+            core.store.insert_quiet(r);
+        }
+        for (s, t) in snap.watermarks {
+            core.wm.restore(s, t);
+        }
+        for w in snap.workorders {
+            core.book.restore(w);
+        }
+        for e in snap.whitelist {
+            core.whitelist.restore(e);
+        }
+        for (name, text) in theme_files {
+            let def = ThemeDef::parse(&text, &config.params)
+                .map_err(|e| MonitorError::BadRequest(format!("{name}: {e}")))?;
+            core.themes
+                .insert(def.id.clone(), ThemeSlot::new(def, true, true));
+        }
+        let engine = Engine::new(config.clock, config.engine.clone(), &core.archive)?;
+        for slot in core.themes.values() {
+            engine.validate(&slot.def).await?;
+        }
+        for t in snap.themes {
+            match ThemeDef::parse(&t.source, &config.params) {
+                Ok(def) if engine.validate(&def).await.is_ok() => {
+                    core.themes
+                        .insert(def.id.clone(), ThemeSlot::new(def, t.enabled, false));
+                }
+                _ => {
+                    tracing::warn!(theme = %t.id, "stored runtime theme no longer validates; skipped (re-add it with POST /api/v1/themes)")
+                }
+            }
+        }
+        let meter_index = core.archive.meter_index().clone();
+        let m = Arc::new(Monitor {
+            core: tokio::sync::Mutex::new(core),
+            slot: Arc::default(),
+            engine,
+            backend,
+            metrics: Metrics::new(),
+            config,
+            degraded: std::sync::Mutex::new(None),
+            meter_index: std::sync::RwLock::new(meter_index),
+        });
+        {
+            let mut core = m.core.lock().await;
+            m.refresh_gauges(&core);
+            m.refresh_watermark_gauges(&core);
+            m.refresh_state_gauges(&core);
+            m.flush(&mut core).await?;
+        }
+        Ok(m)
+    }
+}

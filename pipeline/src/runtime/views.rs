@@ -1,0 +1,80 @@
+//! The whitelist (白名单) and the read-only views: suppressed alerts, dead
+//! letters and event-time progress.
+
+use super::{Monitor, MonitorError};
+use crate::records::Stream;
+use crate::state::DeadLetter;
+use crate::time::EpochMs;
+use crate::whitelist::WhitelistEntry;
+use crate::workorder::SuppressedAlert;
+
+/// One stream's event-time progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamProgress {
+    pub stream: Stream,
+    pub max_event_time: Option<EpochMs>,
+    pub watermark: Option<EpochMs>,
+}
+
+impl Monitor {
+    pub async fn add_whitelist(&self, body: &str) -> Result<WhitelistEntry, MonitorError> {
+        let e = WhitelistEntry::parse(body).map_err(MonitorError::BadRequest)?;
+        let mut core = self.core.lock().await;
+        let e = core.whitelist.add(e);
+        core.pending.whitelist.insert(e.id.clone(), Some(e.clone()));
+        self.flush(&mut core).await?;
+        Ok(e)
+    }
+
+    pub async fn whitelist(&self) -> Vec<WhitelistEntry> {
+        self.core.lock().await.whitelist.list().cloned().collect()
+    }
+
+    pub async fn remove_whitelist(&self, id: &str) -> Result<WhitelistEntry, MonitorError> {
+        let mut core = self.core.lock().await;
+        let e = core
+            .whitelist
+            .remove(id)
+            .ok_or_else(|| MonitorError::NotFound(format!("no whitelist entry {id}")))?;
+        core.pending.whitelist.insert(id.to_string(), None);
+        self.flush(&mut core).await?;
+        Ok(e)
+    }
+
+    /// The newest suppressed alerts first.
+    pub async fn suppressed(&self, limit: usize) -> Vec<SuppressedAlert> {
+        let core = self.core.lock().await;
+        core.suppressed.iter().rev().take(limit).cloned().collect()
+    }
+
+    /// The newest dead letters first, filtered by stream and reason labels.
+    pub async fn dead_letters(
+        &self,
+        stream: Option<&str>,
+        reason: Option<&str>,
+        limit: usize,
+    ) -> Vec<DeadLetter> {
+        let core = self.core.lock().await;
+        core.dead_letters
+            .iter()
+            .rev()
+            .filter(|d| {
+                stream.is_none_or(|s| d.stream == s) && reason.is_none_or(|r| d.reason == r)
+            })
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    pub async fn watermarks(&self) -> Vec<StreamProgress> {
+        let core = self.core.lock().await;
+        Stream::ALL
+            .into_iter()
+            .map(|s| StreamProgress {
+                stream: s,
+                max_event_time: core.wm.max_seen(s),
+                watermark: core.wm.watermark(s),
+            })
+            .collect()
+    }
+}

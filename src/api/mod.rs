@@ -1,0 +1,294 @@
+//! The HTTP API of interfaces.md §3–§6, plus dead letters, suppressed
+//! alerts, watermarks and the wallboard. Handlers take typed extractors
+//! and answer with the response types of [`dto`]; the pipeline never sees
+//! HTTP.
+
+mod dto;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use dto::*;
+use jicha_pipeline::runtime::WorkOrderQuery;
+use jicha_pipeline::{Monitor, MonitorError};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+type App = State<Arc<Monitor>>;
+
+/// Body limits by route: archive and billing uploads carry a province's
+/// customers or bills; everything else is a small JSON object or one SQL file.
+const UPLOAD_LIMIT: usize = 1 << 30;
+const THEME_LIMIT: usize = 1 << 20;
+const SMALL_LIMIT: usize = 64 << 10;
+
+/// A request still running after this answers 503; uploads and billing
+/// evaluation of a large province take their own, longer limit.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub fn router(m: Arc<Monitor>) -> Router {
+    let uploads = Router::new()
+        .route("/api/v1/archive", post(post_archive))
+        .route("/api/v1/billing", post(post_billing))
+        .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
+        .layer(middleware::from_fn(|r, n| within(UPLOAD_TIMEOUT, r, n)));
+    let themes = Router::new()
+        .route("/api/v1/themes", get(list_themes).post(add_theme))
+        .route("/api/v1/themes/dry-run", post(dry_run_source))
+        .route("/api/v1/themes/{id}/dry-run", post(dry_run_theme))
+        .layer(DefaultBodyLimit::max(THEME_LIMIT))
+        .layer(middleware::from_fn(|r, n| within(REQUEST_TIMEOUT, r, n)));
+    let rest = Router::new()
+        .route("/", get(wallboard))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/workorders", get(list_workorders))
+        .route("/api/v1/workorders/{id}", get(get_workorder))
+        .route("/api/v1/workorders/{id}/actions", post(act))
+        .route("/api/v1/whitelist", get(list_whitelist).post(add_whitelist))
+        .route("/api/v1/whitelist/{id}", delete(remove_whitelist))
+        .route("/api/v1/themes/{id}/enable", post(enable_theme))
+        .route("/api/v1/themes/{id}/disable", post(disable_theme))
+        .route("/api/v1/deadletters", get(dead_letters))
+        .route("/api/v1/alerts/suppressed", get(suppressed))
+        .route("/api/v1/watermarks", get(watermarks))
+        .layer(DefaultBodyLimit::max(SMALL_LIMIT))
+        .layer(middleware::from_fn(|r, n| within(REQUEST_TIMEOUT, r, n)));
+    uploads.merge(themes).merge(rest).with_state(m)
+}
+
+/// Answers 503 when the handler takes longer than `limit`. The handler's
+/// work is dropped with it; anything it committed stays committed.
+async fn within(limit: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the request took longer than {} s; retry later or with a smaller body",
+                limit.as_secs()
+            ),
+        ),
+    }
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(ErrorBody { error: message })).into_response()
+}
+
+struct ApiError(MonitorError);
+
+impl From<MonitorError> for ApiError {
+    fn from(e: MonitorError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self.0 {
+            MonitorError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            MonitorError::NotFound(_) => StatusCode::NOT_FOUND,
+            MonitorError::Conflict(_) => StatusCode::CONFLICT,
+            MonitorError::State(_) => StatusCode::SERVICE_UNAVAILABLE,
+            MonitorError::Engine(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        error(status, self.0.to_string())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn text(body: &Bytes) -> ApiResult<&str> {
+    std::str::from_utf8(body)
+        .map_err(|e| ApiError(MonitorError::BadRequest(format!("body is not UTF-8: {e}"))))
+}
+
+async fn wallboard() -> Html<&'static str> {
+    Html(include_str!("../../dashboards/wallboard.html"))
+}
+
+async fn healthz(State(m): App) -> Response {
+    match m.degraded() {
+        None => Json(Health {
+            status: "ok",
+            reason: None,
+        })
+        .into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "degraded",
+                reason: Some(why),
+            }),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(m): App) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        m.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn post_archive(State(m): App, body: Bytes) -> ApiResult<Json<Upserted>> {
+    let upserted = m.upsert_archive(text(&body)?).await?;
+    Ok(Json(Upserted { upserted }))
+}
+
+async fn post_billing(State(m): App, body: Bytes) -> ApiResult<Json<BillingDto>> {
+    Ok(Json(m.post_billing(text(&body)?).await?.into()))
+}
+
+async fn list_workorders(
+    State(m): App,
+    Query(q): Query<WorkOrderQuery>,
+) -> Json<Page<WorkOrderDto>> {
+    let (items, next_cursor) = m.list_workorders(&q).await;
+    let items = items
+        .into_iter()
+        .map(|w| WorkOrderDto::new(w, m.clock(), false))
+        .collect();
+    Json(Page { items, next_cursor })
+}
+
+async fn get_workorder(State(m): App, Path(id): Path<String>) -> ApiResult<Json<WorkOrderDto>> {
+    match m.workorder(&id).await {
+        Some(w) => Ok(Json(WorkOrderDto::new(w, m.clock(), true))),
+        None => Err(MonitorError::NotFound(format!("no work order {id}")).into()),
+    }
+}
+
+async fn act(State(m): App, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<WorkOrderDto>> {
+    let w = m.act(&id, text(&body)?).await?;
+    Ok(Json(WorkOrderDto::new(w, m.clock(), true)))
+}
+
+async fn list_whitelist(State(m): App) -> Response {
+    Json(Items {
+        items: m.whitelist().await,
+    })
+    .into_response()
+}
+
+async fn add_whitelist(State(m): App, body: Bytes) -> ApiResult<Response> {
+    let e = m.add_whitelist(text(&body)?).await?;
+    Ok((StatusCode::CREATED, Json(e)).into_response())
+}
+
+async fn remove_whitelist(State(m): App, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(m.remove_whitelist(&id).await?).into_response())
+}
+
+async fn list_themes(State(m): App) -> Json<Items<ThemeDto>> {
+    let items = m.themes().await;
+    let items = items
+        .into_iter()
+        .map(|t| ThemeDto::new(t, m.clock()))
+        .collect();
+    Json(Items { items })
+}
+
+/// The body is the theme's SQL file, or `{"sql": "…"}`.
+fn theme_source(body: &Bytes) -> ApiResult<String> {
+    let t = text(body)?;
+    if t.trim_start().starts_with('{') {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct ThemeBody {
+            sql: String,
+        }
+        return serde_json::from_str::<ThemeBody>(t)
+            .map(|b| b.sql)
+            .map_err(|e| {
+                ApiError(MonitorError::BadRequest(format!(
+                    "expected {{\"sql\": \"…\"}} or the SQL file itself: {e}"
+                )))
+            });
+    }
+    Ok(t.to_string())
+}
+
+async fn add_theme(State(m): App, body: Bytes) -> ApiResult<Response> {
+    let id = m.add_theme(&theme_source(&body)?).await?;
+    Ok((StatusCode::CREATED, Json(ThemeId { id })).into_response())
+}
+
+async fn set_enabled(m: &Monitor, id: String, enabled: bool) -> ApiResult<Json<ThemeEnabled>> {
+    m.set_theme_enabled(&id, enabled).await?;
+    Ok(Json(ThemeEnabled { id, enabled }))
+}
+
+async fn enable_theme(State(m): App, Path(id): Path<String>) -> ApiResult<Json<ThemeEnabled>> {
+    set_enabled(&m, id, true).await
+}
+
+async fn disable_theme(State(m): App, Path(id): Path<String>) -> ApiResult<Json<ThemeEnabled>> {
+    set_enabled(&m, id, false).await
+}
+
+async fn dry_run(m: &Monitor, id_or_source: &str) -> ApiResult<Json<DryRun>> {
+    let hits = m.dry_run(id_or_source).await?;
+    let hits = hits
+        .into_iter()
+        .map(|h| HitDto::new(h, m.clock()))
+        .collect();
+    Ok(Json(DryRun { hits }))
+}
+
+async fn dry_run_theme(State(m): App, Path(id): Path<String>) -> ApiResult<Json<DryRun>> {
+    dry_run(&m, &id).await
+}
+
+async fn dry_run_source(State(m): App, body: Bytes) -> ApiResult<Json<DryRun>> {
+    dry_run(&m, &theme_source(&body)?).await
+}
+
+#[derive(Deserialize)]
+struct DeadLetterQuery {
+    stream: Option<String>,
+    reason: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn dead_letters(
+    State(m): App,
+    Query(q): Query<DeadLetterQuery>,
+) -> Json<Items<DeadLetterDto>> {
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let found = m
+        .dead_letters(q.stream.as_deref(), q.reason.as_deref(), limit)
+        .await;
+    let items = found
+        .into_iter()
+        .map(|d| DeadLetterDto::new(d, m.clock()))
+        .collect();
+    Json(Items { items })
+}
+
+#[derive(Deserialize)]
+struct LimitQuery {
+    limit: Option<usize>,
+}
+
+async fn suppressed(State(m): App, Query(q): Query<LimitQuery>) -> Json<Items<SuppressedDto>> {
+    let found = m.suppressed(q.limit.unwrap_or(100).min(10_000)).await;
+    let items = found
+        .into_iter()
+        .map(|s| SuppressedDto::new(s, m.clock()))
+        .collect();
+    Json(Items { items })
+}
+
+async fn watermarks(State(m): App) -> Response {
+    Json(dto::watermarks(m.watermarks().await, m.clock())).into_response()
+}
