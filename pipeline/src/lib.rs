@@ -25,11 +25,11 @@ pub mod decode;
 pub mod engine;
 pub mod evaluate;
 pub mod fields;
-#[cfg(test)]
-mod fuzz;
 pub mod ids;
 pub mod metrics;
 pub mod monitor;
+#[cfg(test)]
+mod proptests;
 pub mod record_codec;
 pub mod records;
 pub mod segment_codec;
