@@ -8,7 +8,7 @@ mod themes;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use config::FileConfig;
+use config::{RunArgs, Settings};
 use jicha_connectors::{mqtt, redis_state::RedisBackend};
 use jicha_pipeline::archive::Archive;
 use jicha_pipeline::Monitor;
@@ -57,22 +57,6 @@ enum Cmd {
         #[arg(long)]
         archive_out: Option<PathBuf>,
     },
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    #[arg(long, env = "JICHA_CONFIG")]
-    config: Option<PathBuf>,
-    #[arg(long, env = "JICHA_MQTT")]
-    mqtt: Option<String>,
-    #[arg(long, env = "JICHA_REDIS")]
-    redis: Option<String>,
-    #[arg(long, env = "JICHA_HTTP")]
-    http: Option<String>,
-    #[arg(long, env = "JICHA_ARCHIVE")]
-    archive: Option<PathBuf>,
-    #[arg(long, env = "JICHA_THEMES")]
-    themes: Option<PathBuf>,
 }
 
 // The pipeline allocates and frees many small records, Arrow builders and
@@ -186,47 +170,22 @@ pub fn spawn_escalation(m: Arc<Monitor>, mut shutdown: watch::Receiver<bool>) {
 }
 
 async fn run(a: RunArgs) -> Result<()> {
-    let file = match &a.config {
-        Some(p) => FileConfig::read(p)?,
-        None => FileConfig::default(),
-    };
-    let mqtt_url = a
-        .mqtt
-        .or(file.mqtt.clone())
-        .unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
-    let redis_url = a
-        .redis
-        .or(file.redis.clone())
-        .unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
-    let http = a
-        .http
-        .or(file.http.clone())
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let themes = match a.themes.or(file.themes.clone()) {
-        Some(dir) => themes::from_dir(&dir)?,
+    let settings = Settings::load(&a, config::process_env())?;
+    let config = settings.monitor_config()?;
+    let themes = match &settings.themes {
+        Some(dir) => themes::from_dir(dir)?,
         None => themes::builtin(),
     };
-    let archive = a
-        .archive
-        .or(file.archive.clone())
-        .map(|p| load_archive(&p))
-        .transpose()?;
-    let config = file.monitor_config()?;
-    let backend =
-        RedisBackend::connect(&redis_url, file.redis_prefix.as_deref().unwrap_or("jicha:")).await?;
+    let archive = settings.archive.as_deref().map(load_archive).transpose()?;
+    let backend = RedisBackend::connect(&settings.redis, &settings.redis_prefix).await?;
     let monitor = Monitor::open(config, Arc::new(backend), themes, archive)
         .await
         .context("starting the monitor")?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let server = serve(monitor.clone(), &http, stop_rx.clone()).await?;
-    let settings = mqtt::SourceSettings {
-        url: mqtt_url,
-        client_id: file.client_id.clone().unwrap_or_else(|| "jicha".into()),
-        ..Default::default()
-    };
-    let source = mqtt::start(monitor.clone(), settings, stop_rx.clone()).await?;
+    let server = serve(monitor.clone(), &settings.http, stop_rx.clone()).await?;
+    let source = mqtt::start(monitor.clone(), settings.source_settings(), stop_rx.clone()).await?;
     spawn_escalation(monitor.clone(), stop_rx.clone());
-    tracing::info!(%http, "jicha is running");
+    tracing::info!(http = %settings.http, "jicha is running");
     shutdown_signal().await;
     tracing::info!("shutting down: input stops, the last batch is committed");
     let _ = stop_tx.send(true);

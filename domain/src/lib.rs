@@ -18,6 +18,7 @@
 pub mod calendar;
 pub mod money;
 pub mod tariff;
+pub mod text;
 
 pub use calendar::{
     active_whole_period, days_in_month, month_start, next_month_start, overlap_days,

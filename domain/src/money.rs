@@ -113,11 +113,7 @@ fn looks_not_finite(text: &str) -> bool {
 
 /// The input as quoted in an error: at most [`ECHO_CHARS`] characters.
 fn echo(text: &str) -> String {
-    let mut out: String = text.chars().take(ECHO_CHARS).collect();
-    if out.len() < text.len() {
-        out.push('…');
-    }
-    out
+    crate::text::clip(text, ECHO_CHARS).into_owned()
 }
 
 /// Why a well-formed number has no exact `Decimal`.

@@ -61,18 +61,12 @@ impl Reason {
     }
 }
 
-/// Largest raw text kept in a dead letter; the rest is cut.
-const DEAD_LETTER_RAW_MAX: usize = 2048;
+/// Most characters of raw text kept in a dead letter; the rest is cut.
+pub const DEAD_LETTER_RAW_CHARS: usize = 2048;
 
+/// A record's text as kept in a dead letter.
 pub fn clip(raw: &str) -> String {
-    if raw.len() <= DEAD_LETTER_RAW_MAX {
-        return raw.to_string();
-    }
-    let mut end = DEAD_LETTER_RAW_MAX;
-    while !raw.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…(+{} bytes)", &raw[..end], raw.len() - end)
+    jicha_domain::text::clip(raw, DEAD_LETTER_RAW_CHARS).into_owned()
 }
 
 fn reject(reason: Reason, detail: impl Into<String>, raw: &str) -> Rejection {

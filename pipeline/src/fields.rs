@@ -36,12 +36,12 @@ fn string_content(literal: &str) -> Option<Cow<'_, str>> {
     }
 }
 
-pub fn short(s: &str) -> String {
-    let mut out: String = s.chars().take(40).collect();
-    if out.len() < s.len() {
-        out.push('…');
-    }
-    out
+/// Longest piece of a rejected value quoted back in a rejection's detail.
+const QUOTED_CHARS: usize = 40;
+
+/// A rejected value as quoted in a rejection's detail.
+pub fn short(s: &str) -> std::borrow::Cow<'_, str> {
+    jicha_domain::text::clip(s, QUOTED_CHARS)
 }
 
 pub type FieldResult<T> = Result<T, (Reason, String)>;

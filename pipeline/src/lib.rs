@@ -25,10 +25,10 @@ pub mod decode;
 pub mod engine;
 pub mod evaluate;
 pub mod fields;
-#[cfg(test)]
-mod fuzz;
 pub mod ids;
 pub mod metrics;
+#[cfg(test)]
+mod proptests;
 pub mod record_codec;
 pub mod records;
 pub mod runtime;
