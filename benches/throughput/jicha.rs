@@ -91,7 +91,7 @@ pub(crate) async fn phase_b(
     let http_port = jicha_testkit::free_port()?;
     let addr = format!("127.0.0.1:{http_port}");
     let started = Instant::now();
-    let mut cmd = App::command(&bin, &env.svc, http_port, Some(&archive));
+    let mut cmd = App::command(&bin, &env.svc, http_port, Some(archive.as_path()));
     cmd.env("JICHA_LOG", "warn");
     let log = env.svc.dir.join("jicha.log");
     // Blocks this worker while jicha loads the archive: nothing else runs yet.

@@ -63,7 +63,7 @@ impl Env {
             Path::new(env!("CARGO_BIN_EXE_jicha")),
             &self.svc,
             self.http_port,
-            Some(&self.archive_file),
+            Some(self.archive_file.as_path()),
         );
         cmd.env_remove("JICHA_CONFIG").env_remove("JICHA_THEMES");
         // Mutation checks only: run the suite against altered theme SQL to

@@ -8,8 +8,14 @@
 use rand::{Rng as _, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(super) struct Rng(ChaCha8Rng);
+
+impl std::fmt::Debug for Rng {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rng(ChaCha8)")
+    }
+}
 
 impl Rng {
     /// An independent stream for one purpose, e.g. `(seed, [TAG, meter, day])`:
