@@ -26,7 +26,8 @@ fn expect_exactly(env: &Env, theme: &str, want: &[&str]) -> Vec<Value> {
     for c in want {
         out.push(env.wait_wo(theme, c, |_| true));
     }
-    settle();
+    // Billing themes are evaluated by the POST itself: its answer means
+    // every order it raises is in place.
     let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
     assert_eq!(env.customers_with(theme), want, "{theme}");
     out
@@ -269,7 +270,8 @@ fn reposting_a_period_does_not_duplicate_workorders() {
     env.wait_wo("two_part_missing", "T1", |_| true);
     env.wait_wo("basic_fee_shortfall", "S2", |_| true);
     env.post_billing("2026-10", bills.clone());
-    settle();
+    // Billing themes are evaluated by the POST itself: its answer means
+    // every order it raises is in place.
     for (theme, c) in [("two_part_missing", "T1"), ("basic_fee_shortfall", "S2")] {
         let w = env.wos(theme, c);
         assert_eq!(w.len(), 1, "{theme}/{c} after re-posting: {w:?}");
@@ -345,7 +347,8 @@ fn malformed_bill_is_rejected_whole_with_its_name_and_field() {
     env.post_billing("2026-11", vec![t7]);
     let w = env.wait_wo("two_part_missing", "T7", |_| true);
     assert_time(&w, "first_window_start", day(2026, 11, 1).start());
-    settle();
+    // Billing themes are evaluated by the POST itself: its answer means
+    // every order it raises is in place.
     let custs: std::collections::BTreeSet<String> = env
         .workorders("")
         .iter()

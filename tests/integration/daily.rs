@@ -78,7 +78,7 @@ fn register_reversal_hit_and_equal_reading_near_miss() {
     publish_days(&env, &[ca, cb, cc1, cc2]);
 
     let wa = env.wait_wo("register_reversal", "CA", |_| true);
-    settle();
+    env.wait_evaluated(&["register_reversal"], day(2026, 11, 4).start());
     assert_eq!(env.customers_with("register_reversal"), vec!["CA", "CC"]);
     assert_time(&wa, "first_window_start", day(2026, 11, 3).start());
     assert_time(&wa, "first_window_end", day(2026, 11, 4).start());
@@ -140,7 +140,7 @@ fn zero_consumption_seven_defined_zero_days_and_near_misses() {
 
     let wa = env.wait_wo("zero_consumption", "CA", |_| true);
     env.wait_wo("zero_consumption", "CE", |_| true);
-    settle();
+    env.wait_evaluated(&["zero_consumption"], day(2026, 11, 9).start());
     let mut got = env.customers_with("zero_consumption");
     got.retain(|c| c != FILL_CUSTOMER);
     assert_eq!(got, vec!["CA", "CE"]);
@@ -205,7 +205,7 @@ fn energy_drop_hit_and_near_misses() {
 
     let wa = env.wait_wo("energy_drop", "CA", |_| true);
     env.wait_wo("energy_drop", "CD", |_| true);
-    settle();
+    env.wait_evaluated(&["energy_drop"], day(2026, 11, 10).start());
     assert_eq!(env.customers_with("energy_drop"), vec!["CA", "CD"]);
     assert_eq!(wa["hits"], 1, "{wa}");
     assert_time(&wa, "first_window_start", day(2026, 11, 9).start());

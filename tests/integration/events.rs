@@ -45,7 +45,7 @@ fn meter_cover_open_hit_and_near_misses() {
     env.events(vec![event(FILL_METER, t(12, 0), "clock_error", None)]);
     let wa = env.wait_wo(THEME, "CA", |_| true);
     let wd = env.wait_wo(THEME, "CD", |_| true);
-    settle();
+    env.wait_evaluated(&[THEME], t(11, 0));
     assert_eq!(
         env.customers_with(THEME),
         vec!["CA", "CD"],

@@ -90,7 +90,8 @@ fn late_load_record_is_counted_dead_lettered_and_not_used() {
 
     env.loads(vec![load(FILL_METER, t(14, 0), 1.0)]);
     env.wait_ingested("load", base + 6.0);
-    settle();
+    // The 14:00 point puts the load watermark at 13:00.
+    env.wait_evaluated(&["over_capacity"], t(13, 0));
     assert!(
         env.wos("over_capacity", "CA").is_empty(),
         "the late point must not complete CA's window: {:?}",
@@ -153,7 +154,16 @@ fn bad_records_are_dead_lettered_and_the_rest_of_their_batch_counts() {
     // The good records of the batch were used: CA's two points hit.
     let wo = env.wait_wo("over_capacity", "CA", |_| true);
     assert_time(&wo, "first_window_start", t(10, 0));
-    settle();
+    // Everything published is processed once the last message (the event
+    // for an unknown meter) is counted and the 12:00 point's watermark
+    // (11:00) is evaluated: the exact counts below can no longer grow.
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "the last message (event for MX405) to be counted",
+        &env,
+        || (rej(&env.metrics_text(), "event", "unknown_meter") > before[7]).then_some(()),
+    );
+    env.wait_evaluated(&["over_capacity"], t(11, 0));
     let m = env.metrics_text();
     assert_eq!(
         metric_sum(&m, "jicha_records_ingested_total", &[("stream", "load")]) - ing0,
@@ -256,7 +266,7 @@ fn resent_load_is_a_duplicate_and_a_changed_one_replaces() {
     env.wait_ingested("load", base + 2.0);
     env.loads(vec![load(FILL_METER, t(12, 0), 1.0)]);
     let cc = env.wait_wo("over_capacity", "CC", |_| true);
-    settle();
+    env.wait_evaluated(&["over_capacity"], t(11, 0));
     assert_eq!(env.customers_with("over_capacity"), vec!["CA", "CC"]);
     let ca_wo = env.wos("over_capacity", "CA");
     assert_eq!(ca_wo.len(), 1);

@@ -47,7 +47,7 @@ fn over_capacity_two_consecutive_points_hit_and_near_misses() {
     env.loads(recs);
 
     let wo = env.wait_wo(THEME, "CA", |_| true);
-    settle();
+    env.wait_evaluated(&[THEME], t(11, 30));
     assert_eq!(
         env.customers_with(THEME),
         vec!["CA"],
@@ -94,7 +94,7 @@ fn over_capacity_sums_the_meters_that_reported() {
     ]);
     let cm = env.wait_wo(THEME, "CM", |_| true);
     let co = env.wait_wo(THEME, "CO", |_| true);
-    settle();
+    env.wait_evaluated(&[THEME], t(11, 0));
     assert_eq!(env.customers_with(THEME), vec!["CM", "CO"]);
     assert_time(&cm, "first_window_start", t(10, 0));
     assert_time(&cm, "first_window_end", t(10, 30));

@@ -49,17 +49,6 @@ struct Scenario {
 }
 
 /// A tiny deterministic generator (no randomness between runs).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-}
-
 /// 20 customers (400 kVA, one meter each, multiplier 10), three days of
 /// load points with over_capacity episodes and near misses, daily freezes
 /// with register reversals and valley excesses, and meter events — as ~300
@@ -79,19 +68,19 @@ fn build_scenario() -> Scenario {
                 .collect()
         })
         .collect();
-    let mut rng = Lcg(20261101);
+    let mut rng = seeded(20261101);
     // Episodes stay clear of the last 2.5 h: the final load watermark
     // (Nov 3 22:45) must close every window they make.
     let last_start = POINTS - 10 - 5;
     for e in 0..24 {
-        let k = (rng.next() % CUSTOMERS as u64) as usize;
-        let start = (rng.next() % last_start as u64) as i64;
-        let len = 1 + (rng.next() % 5) as i64; // 1 = a lone spike, no hit
+        let k = rng.random_range(0..CUSTOMERS);
+        let start = rng.random_range(0..last_start);
+        let len = rng.random_range(1..=5); // 1 = a lone spike, no hit
         for i in start..start + len {
             kw[k][i as usize] = if e % 6 == 5 {
                 THRESHOLD_KW // exactly at the threshold: strict >, no hit
             } else {
-                481.0 + (rng.next() % 300) as f64
+                481.0 + rng.random_range(0..300) as f64
             };
         }
     }
@@ -335,27 +324,14 @@ fn wo_set(env: &Env) -> Vec<String> {
     out
 }
 
-/// Sum of every record counter: when it stops moving, input is drained.
-fn counters(env: &Env) -> f64 {
-    let m = env.metrics_text();
-    [
-        "jicha_records_ingested_total",
-        "jicha_records_duplicate_total",
-        "jicha_records_rejected_total",
-        "jicha_records_late_total",
-    ]
-    .iter()
-    .map(|n| metric_sum(&m, n, &[]))
-    .sum()
-}
-
 fn watermark(env: &Env, stream: &str) -> i64 {
     env.metric_sum("jicha_watermark_seconds", &[("stream", stream)]) as i64
 }
 
 /// Waits until msgs[..upto] are processed: the load and freeze watermarks
-/// are where those messages put them, and the work orders and the record
-/// counters have stopped moving. Returns the work orders.
+/// are where those messages put them, and every streaming theme has
+/// evaluated up to them (load and event themes to the load watermark,
+/// freeze themes to the freeze watermark). Returns the work orders.
 #[track_caller]
 fn settle_after(env: &Env, sc: &Scenario, upto: usize, what: &str) -> Vec<String> {
     let want_load = sc.load_max[upto - 1].map(|t| t - 3600);
@@ -370,26 +346,28 @@ fn settle_after(env: &Env, sc: &Scenario, upto: usize, what: &str) -> Vec<String
             .then_some(())
         },
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut prev: Option<(Vec<String>, f64)> = None;
-    let mut stable = 0;
-    loop {
-        let now = (wo_set(env), counters(env));
-        if prev.as_ref() == Some(&now) {
-            stable += 1;
-            if stable >= 3 {
-                return now.0;
-            }
-        } else {
-            stable = 0;
-            prev = Some(now);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: work orders / counters still moving after 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    wait_until(
+        Duration::from_secs(60),
+        &format!("{what}: themes evaluated up to the watermarks"),
+        env,
+        || {
+            let themes = env.get("/api/v1/themes").ok().json();
+            let items = themes["items"].as_array().cloned().unwrap_or_default();
+            items
+                .iter()
+                .filter(|t| t["kind"] == "streaming" && t["enabled"] == true)
+                .all(|t| {
+                    let want = match t["table"].as_str() {
+                        Some("meter_day") => want_freeze,
+                        _ => want_load,
+                    };
+                    let done = t["evaluated_until"].as_str().map(parse_rfc3339);
+                    want.is_none_or(|w| done.is_some_and(|d| d >= w))
+                })
+                .then_some(())
+        },
+    );
+    wo_set(env)
 }
 
 #[track_caller]
@@ -574,8 +552,15 @@ fn redis_restart_mid_stream_loses_nothing() {
         env.app_exit_status().is_none(),
         "jicha exited while Redis was down"
     );
-    // Still degraded a moment later: nothing was committed meanwhile.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Still degraded after a further commit attempt failed: nothing was
+    // committed meanwhile.
+    let failures = env.metric_sum("jicha_state_commit_failures_total", &[]);
+    wait_until(
+        Duration::from_secs(30),
+        "another failed commit attempt while Redis is down",
+        &env,
+        || (env.metric_sum("jicha_state_commit_failures_total", &[]) > failures).then_some(()),
+    );
     assert_eq!(env.get("/healthz").status, 503, "Redis is still down");
 
     env.svc.start_redis_again();
@@ -617,7 +602,13 @@ fn broker_restart_mid_stream_loses_nothing() {
     });
     let (n, half) = (sc.msgs.len(), sc.msgs.len() / 2);
     env.svc.stop_mosquitto();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Alive after noticing the loss and failing to reconnect at least once.
+    wait_until(
+        Duration::from_secs(30),
+        "jicha to log the lost MQTT connection twice (a failed reconnect)",
+        &env,
+        || (env.app_stderr().matches("MQTT connection lost").count() >= 2).then_some(()),
+    );
     assert!(
         env.app_exit_status().is_none(),
         "jicha exited when the broker went away:\n{}",
@@ -978,7 +969,10 @@ fn bad_input_at_volume() {
     env.wait_wo("over_capacity", "BB", |w| w["hits"] == 2);
     env.wait_wo("register_reversal", "BA", |_| true);
     let wc = env.wait_wo("meter_cover_open", "BC", |_| true);
-    settle();
+    // The last good load point (11:45) puts the load watermark at 10:45,
+    // the freeze of Nov 3 closes Nov 2.
+    env.wait_evaluated(&["over_capacity", "meter_cover_open"], t(10, 45));
+    env.wait_evaluated(&["register_reversal"], day(2026, 11, 3).start());
 
     let m = env.metrics_text();
     for s in streams {

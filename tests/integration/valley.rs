@@ -77,7 +77,7 @@ fn valley_excess_hit_and_limit_exactly_reached() {
     publish_days(&env, &[ca, cb, cc]);
 
     env.wait_wo(THEME, "CC", |_| true);
-    settle();
+    env.wait_evaluated(&[THEME], day(2026, 11, 4).start());
     assert_eq!(env.customers_with(THEME), vec!["CA", "CC"]);
     let wa = env.wos(THEME, "CA").remove(0);
     assert_eq!(wa["hits"], 1, "{wa}");
@@ -124,7 +124,7 @@ fn valley_excess_month_to_date_resets_on_the_first() {
 
     let wb = env.wait_wo(THEME, "CB", |_| true);
     assert_time(&wb, "first_window_start", day(2026, 11, 2).start());
-    settle();
+    env.wait_evaluated(&[THEME], day(2026, 11, 3).start());
     let wa = env.wos(THEME, "CA");
     assert_eq!(wa.len(), 1, "CA: one work order for October 31: {wa:?}");
     let wa = &wa[0];
@@ -194,7 +194,7 @@ fn valley_excess_resent_freezes_are_not_counted_twice() {
         }
     }
     let wb = env.wait_wo(THEME, "CB", |_| true);
-    settle();
+    env.wait_evaluated(&[THEME], day(2026, 11, 4).start());
     assert_eq!(
         env.customers_with(THEME),
         vec!["CB"],
@@ -232,7 +232,7 @@ fn valley_energy_is_the_sum_of_register_deltas_times_multipliers() {
     let cx2 = meter_days("MX2", oct31, &[None, Some(0)]);
     publish_days(&env, &[cm1, cm2, cw1, cw2, cx1, cx2]);
     let w = env.wait_wo(THEME, "CM", |_| true);
-    settle();
+    env.wait_evaluated(&[THEME], nov1.plus(1).start());
     assert_eq!(env.customers_with(THEME), vec!["CM"]);
     assert_time(&w, "first_window_start", nov1.start());
     assert_time(&w, "first_window_end", nov1.plus(1).start());

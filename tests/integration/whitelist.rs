@@ -74,7 +74,7 @@ fn whitelisted_hit_is_a_suppressed_alert_not_a_workorder() {
     env.wait_wo("over_capacity", "CB", |_| true);
     env.wait_wo("over_capacity", "CC", |_| true);
     env.wait_wo("over_capacity", "CD", |_| true);
-    settle();
+    env.wait_evaluated(&["over_capacity"], t(11, 0));
     assert_eq!(env.customers_with("over_capacity"), vec!["CB", "CC", "CD"]);
 
     let sup = suppressed(&env);

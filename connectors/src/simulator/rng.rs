@@ -1,37 +1,45 @@
-//! A tiny deterministic PRNG (splitmix64). The crate has no `rand`, and the
-//! simulator must be reproducible from a seed: the same options give the
-//! same bytes on every run and platform. Only `+ − × /`, `sqrt` and integer
-//! conversions are applied to its output (all exactly specified by IEEE 754),
-//! never `sin`/`exp`, whose last bits can differ between libm builds.
+//! The simulator's random numbers: ChaCha8 (`rand_chacha`), the workspace's
+//! one seeded generator, behind the few draws the simulator needs. The same
+//! options give the same bytes on every run and platform: ChaCha's output is
+//! fully specified, and only `+ − × /`, `sqrt` and integer conversions are
+//! applied to it (all exactly specified by IEEE 754), never `sin`/`exp`,
+//! whose last bits can differ between libm builds.
 
-/// splitmix64 state.
-#[derive(Clone, Debug)]
-pub(super) struct Rng(u64);
+use rand::{Rng as _, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
-const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+#[derive(Clone)]
+pub(super) struct Rng(ChaCha8Rng);
 
-/// The splitmix64 output function: a bijective 64-bit mixer.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+impl std::fmt::Debug for Rng {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rng(ChaCha8)")
+    }
 }
 
 impl Rng {
     /// An independent stream for one purpose, e.g. `(seed, [TAG, meter, day])`:
     /// each meter-day gets its own stream, so generating day 9 does not depend
-    /// on how many numbers day 8 happened to draw.
+    /// on how many numbers day 8 happened to draw. The seed and up to three
+    /// parts are the ChaCha key word for word (distinct inputs, distinct
+    /// streams); the number of parts selects the ChaCha stream, so `[1]` and
+    /// `[1, 0]` differ too.
     pub(super) fn derive(seed: u64, parts: &[u64]) -> Self {
-        let mut s = mix(seed ^ 0x6A09_E667_F3BC_C909);
-        for p in parts {
-            s = mix(s ^ p.wrapping_mul(GOLDEN).wrapping_add(0x3C6E_F372_FE94_F82B));
+        debug_assert!(parts.len() <= 3, "at most three parts fit the key");
+        let mut key = [0u8; 32];
+        for (i, w) in std::iter::once(&seed)
+            .chain(parts.iter().take(3))
+            .enumerate()
+        {
+            key[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
         }
-        Rng(s)
+        let mut r = ChaCha8Rng::from_seed(key);
+        r.set_stream(parts.len() as u64);
+        Rng(r)
     }
 
     pub(super) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(GOLDEN);
-        mix(self.0)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1) with 53 random bits.
@@ -54,7 +62,7 @@ impl Rng {
         if n == 0 {
             0
         } else {
-            self.next_u64() % n
+            self.0.random_range(0..n)
         }
     }
 
@@ -74,32 +82,23 @@ impl Rng {
 mod tests {
     use super::Rng;
 
+    fn draws(seed: u64, parts: &[u64]) -> Vec<u64> {
+        let mut r = Rng::derive(seed, parts);
+        (0..4).map(|_| r.next_u64()).collect()
+    }
+
     #[test]
     fn streams_are_reproducible_and_distinct() {
-        let a: Vec<u64> = (0..4)
-            .map({
-                let mut r = Rng::derive(7, &[1, 2]);
-                move |_| r.next_u64()
-            })
-            .collect();
-        let b: Vec<u64> = (0..4)
-            .map({
-                let mut r = Rng::derive(7, &[1, 2]);
-                move |_| r.next_u64()
-            })
-            .collect();
-        let c: Vec<u64> = (0..4)
-            .map({
-                let mut r = Rng::derive(7, &[2, 1]);
-                move |_| r.next_u64()
-            })
-            .collect();
-        assert_eq!(a, b);
-        assert_ne!(a, c);
+        assert_eq!(draws(7, &[1, 2]), draws(7, &[1, 2]));
+        assert_ne!(draws(7, &[1, 2]), draws(7, &[2, 1]));
+        assert_ne!(draws(7, &[1]), draws(7, &[1, 0]));
+        assert_ne!(draws(7, &[1, 2]), draws(8, &[1, 2]));
         let mut r = Rng::derive(1, &[]);
         for _ in 0..1000 {
             let u = r.unit();
             assert!((0.0..1.0).contains(&u));
+            assert!(r.below(3) < 3);
         }
+        assert_eq!(r.below(0), 0);
     }
 }
