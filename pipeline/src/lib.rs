@@ -18,6 +18,7 @@
 //! | [`engine`] | DataFusion session per evaluation; output rows → hits |
 //! | [`workorder`] | work orders, their life cycle and the open index |
 //! | [`monitor`] | the owner of it all, used by connectors and the API |
+//! | [`runner`] | the micro-batch loop every source runs through (ack after commit) |
 
 pub mod archive;
 pub mod billing;
@@ -32,6 +33,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod record_codec;
 pub mod records;
+pub mod runner;
 pub mod segment_codec;
 pub mod state;
 pub mod store;
