@@ -4,6 +4,7 @@
 mod api;
 mod config;
 mod demo;
+mod replay;
 mod themes;
 
 use anyhow::{Context, Result};
@@ -57,6 +58,34 @@ enum Cmd {
         #[arg(long)]
         archive_out: Option<PathBuf>,
     },
+    /// Re-run a recorded stream file (JSON lines of {"topic","payload"})
+    /// through the same routes and themes, then print a summary.
+    Replay(ReplayArgs),
+}
+
+/// No environment variables here: a replay must not pick up a live
+/// deployment's Redis by accident.
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The recorded stream: one {"topic","payload"} JSON object per line
+    /// (plain text; gunzip a .gz first).
+    file: PathBuf,
+    /// The archive the live run had.
+    #[arg(long)]
+    archive: PathBuf,
+    /// State in this Redis (default: in memory, gone at exit).
+    #[arg(long)]
+    redis: Option<String>,
+    /// Serve the API here; it then keeps serving after the replay until Ctrl-C.
+    #[arg(long)]
+    http: Option<String>,
+    /// A JSON array of whitelist entries (as posted to /api/v1/whitelist),
+    /// applied before the first line.
+    #[arg(long)]
+    whitelist: Option<PathBuf>,
+    /// Theme directory (default: the built-in themes).
+    #[arg(long)]
+    themes: Option<PathBuf>,
 }
 
 // The pipeline allocates and frees many small records, Arrow builders and
@@ -96,6 +125,7 @@ fn main() {
                 seed,
                 archive_out,
             } => demo::simulate(&mqtt, customers, days, points_per_second, seed, archive_out).await,
+            Cmd::Replay(a) => replay::run(a).await,
         }
     });
     if let Err(e) = result {

@@ -16,6 +16,8 @@ mod ingest;
 mod over_capacity;
 #[path = "integration/reliability.rs"]
 mod reliability;
+#[path = "integration/replay.rs"]
+mod replay;
 #[path = "integration/restart.rs"]
 mod restart;
 #[path = "integration/valley.rs"]

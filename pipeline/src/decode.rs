@@ -77,7 +77,7 @@ fn reject(reason: Reason, detail: impl Into<String>, raw: &str) -> Rejection {
     }
 }
 
-/// One MQTT message, decoded ahead of the monitor's lock (so decoding can
+/// One message of a source (an MQTT message, a replayed line), decoded ahead of the monitor's lock (so decoding can
 /// run beside the evaluation of the batch before). Each record keeps its
 /// text as a span of the payload, for a dead letter if it is refused later.
 pub struct DecodedMessage {
@@ -121,6 +121,10 @@ impl DecodedMessage {
     /// shared copy. Done off the monitor's lock; the monitor uses the
     /// result only if the archive has not changed since (without `meters`
     /// it looks every meter up itself).
+    ///
+    /// The stream is read from the topic with the default routes
+    /// (`meter/load/#` …); a source with its own routes calls
+    /// [`DecodedMessage::decode_routed`].
     pub fn decode(
         topic: String,
         payload: Vec<u8>,
@@ -128,6 +132,19 @@ impl DecodedMessage {
         meters: Option<&MeterIndex>,
     ) -> DecodedMessage {
         let stream = Stream::of_topic(&topic);
+        Self::decode_routed(stream, topic, payload, max_bytes, meters)
+    }
+
+    /// Same, for a message whose stream its source already knows (None: the
+    /// source could not route it; the monitor dead-letters it as
+    /// unknown_topic). `topic` is only its origin, for dead letters.
+    pub fn decode_routed(
+        stream: Option<Stream>,
+        topic: String,
+        payload: Vec<u8>,
+        max_bytes: usize,
+        meters: Option<&MeterIndex>,
+    ) -> DecodedMessage {
         let Records { list, known } = match stream {
             None => Records::default(),
             Some(s) => decode_records(s, &payload, max_bytes, meters),
@@ -138,6 +155,20 @@ impl DecodedMessage {
             stream,
             records: list,
             resolved: meters.map(|m| (m.clone(), known)),
+        }
+    }
+
+    /// A message its source could not take apart (e.g. a replay line that is
+    /// not JSON): refused whole, with `rejection` as its dead letter under
+    /// `stream` (None: unknown_topic, as a message no route takes).
+    pub fn refused(stream: Option<Stream>, topic: String, rejection: Rejection) -> DecodedMessage {
+        let payload = rejection.raw.clone().into_bytes();
+        DecodedMessage {
+            topic,
+            payload,
+            stream,
+            records: vec![Err(rejection)],
+            resolved: None,
         }
     }
 

@@ -18,6 +18,7 @@
 //! | [`engine`] | DataFusion session per evaluation; output rows → hits |
 //! | [`workorder`] | work orders, their life cycle and the open index |
 //! | [`runtime`] | the owner of the live state: ingest, planning, commit, orders, themes |
+//! | [`runner`] | the micro-batch loop every source runs through (ack after commit) |
 
 pub mod archive;
 pub mod billing;
@@ -31,6 +32,7 @@ pub mod metrics;
 mod proptests;
 pub mod record_codec;
 pub mod records;
+pub mod runner;
 pub mod runtime;
 pub mod segment_codec;
 pub mod state;

@@ -11,27 +11,51 @@
 //! loop's own `pending` queue: it sleeps about a millisecond per request.)
 
 use rumqttc::{AsyncClient, Publish, QoS};
+
+/// What acknowledging a message takes: its packet id and QoS. Kept instead
+/// of the message, whose payload has moved on to the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckId {
+    pub pkid: u16,
+    pub qos: QoS,
+}
+
+impl AckId {
+    pub fn of(p: &Publish) -> AckId {
+        AckId {
+            pkid: p.pkid,
+            qos: p.qos,
+        }
+    }
+
+    /// try_ack reads only the QoS and the packet id.
+    fn stub(self) -> Publish {
+        let mut stub = Publish::new("", self.qos, Vec::new());
+        stub.pkid = self.pkid;
+        stub
+    }
+}
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 #[derive(Default)]
 pub struct AckQueue {
-    /// Packet ids and QoS of acks the channel had no room for, oldest first.
-    overflow: Mutex<VecDeque<(u16, QoS)>>,
+    /// Acks the channel had no room for, oldest first.
+    overflow: Mutex<VecDeque<AckId>>,
 }
 
 impl AckQueue {
-    /// Queues the acknowledgement of `p`; never waits.
-    pub fn ack(&self, client: &AsyncClient, p: &Publish) {
-        if p.qos == QoS::AtMostOnce {
+    /// Queues the acknowledgement of a message; never waits.
+    pub fn ack(&self, client: &AsyncClient, id: AckId) {
+        if id.qos == QoS::AtMostOnce {
             return;
         }
         let mut overflow = self.lock();
         // Once acks overflow, later ones queue behind them.
-        if overflow.is_empty() && client.try_ack(p).is_ok() {
+        if overflow.is_empty() && client.try_ack(&id.stub()).is_ok() {
             return;
         }
-        overflow.push_back((p.pkid, p.qos));
+        overflow.push_back(id);
     }
 
     /// Moves waiting acks into the client's request channel while it has
@@ -40,11 +64,8 @@ impl AckQueue {
     /// requests to send and the next turn comes promptly.
     pub fn refill(&self, client: &AsyncClient) {
         let mut overflow = self.lock();
-        while let Some(&(pkid, qos)) = overflow.front() {
-            // try_ack reads only the QoS and the packet id.
-            let mut stub = Publish::new("", qos, Vec::new());
-            stub.pkid = pkid;
-            if client.try_ack(&stub).is_err() {
+        while let Some(&id) = overflow.front() {
+            if client.try_ack(&id.stub()).is_err() {
                 return;
             }
             overflow.pop_front();
@@ -57,7 +78,7 @@ impl AckQueue {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u16, QoS)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<AckId>> {
         // A panic elsewhere while holding the lock leaves a plain queue
         // behind, still valid: keep using it.
         self.overflow.lock().unwrap_or_else(|e| e.into_inner())
@@ -82,9 +103,9 @@ mod tests {
         let (client, mut eventloop) = AsyncClient::new(MqttOptions::new("t", "localhost", 1), 10);
         let q = AckQueue::default();
         for pkid in 1..=600u16 {
-            q.ack(&client, &publish(pkid, QoS::AtLeastOnce));
+            q.ack(&client, AckId::of(&publish(pkid, QoS::AtLeastOnce)));
         }
-        q.ack(&client, &publish(0, QoS::AtMostOnce));
+        q.ack(&client, AckId::of(&publish(0, QoS::AtMostOnce)));
         assert_eq!(
             q.waiting(),
             590,
