@@ -17,6 +17,7 @@
 //! | [`evaluate`] | which windows closed; the source batch for them |
 //! | [`engine`] | DataFusion session per evaluation; output rows → hits |
 //! | [`workorder`] | work orders, their life cycle and the open index |
+//! | [`outbox`] | work-order events committed with their cause, delivered to sinks after |
 //! | [`monitor`] | the owner of it all, used by connectors and the API |
 
 pub mod archive;
@@ -30,6 +31,7 @@ mod fuzz;
 pub mod ids;
 pub mod metrics;
 pub mod monitor;
+pub mod outbox;
 pub mod record_codec;
 pub mod records;
 pub mod segment_codec;

@@ -269,6 +269,7 @@ impl Monitor {
         for w in snap.workorders {
             core.book.restore(w);
         }
+        core.book.restore_event_seq(snap.outbox_seq);
         for e in snap.whitelist {
             core.whitelist.restore(e);
         }
@@ -775,6 +776,7 @@ impl Monitor {
                 .into_iter()
                 .map(|w| (w.id.clone(), w)),
         );
+        core.pending.outbox.extend(core.book.take_events());
         self.refresh_gauges(core);
         let mut slot = self.slot.clone().lock_owned().await;
         slot.merge(std::mem::take(&mut core.pending));
