@@ -30,6 +30,9 @@ pub struct FileConfig {
     /// Theme parameter overrides, e.g. `over_capacity_ratio = 1.25`.
     #[serde(default)]
     pub params: BTreeMap<String, toml::Value>,
+    /// Where work-order events go (`[[sinks]]`, chosen by `kind`).
+    #[serde(default)]
+    pub sinks: Vec<jicha_connectors::sinks::SinkConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]

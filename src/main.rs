@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 use config::FileConfig;
 use jicha_connectors::{mqtt, redis_state::RedisBackend};
 use jicha_pipeline::archive::Archive;
+use jicha_pipeline::outbox::{Dispatcher, Fault};
+use jicha_pipeline::state::StateBackend;
 use jicha_pipeline::Monitor;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -185,6 +187,23 @@ pub fn spawn_escalation(m: Arc<Monitor>, mut shutdown: watch::Receiver<bool>) {
     });
 }
 
+/// The outbox dispatcher over the configured sinks, started: call before
+/// input and the API start, so every event committed is kept for them.
+pub async fn start_outbox(
+    backend: Arc<dyn StateBackend>,
+    sinks: &[jicha_connectors::sinks::SinkConfig],
+    shutdown: watch::Receiver<bool>,
+) -> Result<(Arc<Dispatcher>, Vec<tokio::task::JoinHandle<()>>)> {
+    let sinks = jicha_connectors::sinks::build_all(sinks).context("[[sinks]]")?;
+    let fault = Fault::from_env().map_err(anyhow::Error::msg)?;
+    let d = Arc::new(Dispatcher::new(backend, sinks, fault)?);
+    let tasks = d
+        .start(shutdown)
+        .await
+        .context("registering the outbox sinks")?;
+    Ok((d, tasks))
+}
+
 async fn run(a: RunArgs) -> Result<()> {
     let file = match &a.config {
         Some(p) => FileConfig::read(p)?,
@@ -212,12 +231,14 @@ async fn run(a: RunArgs) -> Result<()> {
         .map(|p| load_archive(&p))
         .transpose()?;
     let config = file.monitor_config()?;
-    let backend =
-        RedisBackend::connect(&redis_url, file.redis_prefix.as_deref().unwrap_or("jicha:")).await?;
-    let monitor = Monitor::open(config, Arc::new(backend), themes, archive)
+    let backend: Arc<dyn StateBackend> = Arc::new(
+        RedisBackend::connect(&redis_url, file.redis_prefix.as_deref().unwrap_or("jicha:")).await?,
+    );
+    let monitor = Monitor::open(config, backend.clone(), themes, archive)
         .await
         .context("starting the monitor")?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (outbox, outbox_tasks) = start_outbox(backend, &file.sinks, stop_rx.clone()).await?;
     let server = serve(monitor.clone(), &http, stop_rx.clone()).await?;
     let settings = mqtt::SourceSettings {
         url: mqtt_url,
@@ -233,5 +254,12 @@ async fn run(a: RunArgs) -> Result<()> {
     let _ = source.await;
     let _ = server.await;
     monitor.retry_flush().await.context("final commit")?;
+    for t in outbox_tasks {
+        let _ = t.await;
+    }
+    // What the last commits produced goes out now rather than at the next start.
+    if let Err(e) = outbox.drain().await {
+        tracing::warn!(error = %e, "outbox not fully delivered at shutdown; the rest goes at the next start");
+    }
     Ok(())
 }
