@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 use config::{RunArgs, Settings};
 use jicha_connectors::{mqtt, redis_state::RedisBackend};
 use jicha_pipeline::archive::Archive;
+use jicha_pipeline::outbox::{Dispatcher, Fault};
+use jicha_pipeline::state::StateBackend;
 use jicha_pipeline::Monitor;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -199,6 +201,23 @@ pub fn spawn_escalation(m: Arc<Monitor>, mut shutdown: watch::Receiver<bool>) {
     });
 }
 
+/// The outbox dispatcher over the configured sinks, started: call before
+/// input and the API start, so every event committed is kept for them.
+pub async fn start_outbox(
+    backend: Arc<dyn StateBackend>,
+    sinks: &[jicha_connectors::sinks::SinkConfig],
+    shutdown: watch::Receiver<bool>,
+) -> Result<(Arc<Dispatcher>, Vec<tokio::task::JoinHandle<()>>)> {
+    let sinks = jicha_connectors::sinks::build_all(sinks).context("[[sinks]]")?;
+    let fault = Fault::from_env().map_err(anyhow::Error::msg)?;
+    let d = Arc::new(Dispatcher::new(backend, sinks, fault)?);
+    let tasks = d
+        .start(shutdown)
+        .await
+        .context("registering the outbox sinks")?;
+    Ok((d, tasks))
+}
+
 async fn run(a: RunArgs) -> Result<()> {
     let settings = Settings::load(&a, config::process_env())?;
     let config = settings.monitor_config()?;
@@ -207,11 +226,13 @@ async fn run(a: RunArgs) -> Result<()> {
         None => themes::builtin(),
     };
     let archive = settings.archive.as_deref().map(load_archive).transpose()?;
-    let backend = RedisBackend::connect(&settings.redis, &settings.redis_prefix).await?;
-    let monitor = Monitor::open(config, Arc::new(backend), themes, archive)
+    let backend: Arc<dyn StateBackend> =
+        Arc::new(RedisBackend::connect(&settings.redis, &settings.redis_prefix).await?);
+    let monitor = Monitor::open(config, backend.clone(), themes, archive)
         .await
         .context("starting the monitor")?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (outbox, outbox_tasks) = start_outbox(backend, &settings.sinks, stop_rx.clone()).await?;
     let server = serve(monitor.clone(), &settings.http, stop_rx.clone()).await?;
     let source = mqtt::start(monitor.clone(), settings.source_settings(), stop_rx.clone()).await?;
     spawn_escalation(monitor.clone(), stop_rx.clone());
@@ -222,5 +243,12 @@ async fn run(a: RunArgs) -> Result<()> {
     let _ = source.await;
     let _ = server.await;
     monitor.retry_flush().await.context("final commit")?;
+    for t in outbox_tasks {
+        let _ = t.await;
+    }
+    // What the last commits produced goes out now rather than at the next start.
+    if let Err(e) = outbox.drain().await {
+        tracing::warn!(error = %e, "outbox not fully delivered at shutdown; the rest goes at the next start");
+    }
     Ok(())
 }

@@ -12,6 +12,8 @@ mod daily;
 mod events;
 #[path = "integration/ingest.rs"]
 mod ingest;
+#[path = "integration/outbox.rs"]
+mod outbox;
 #[path = "integration/over_capacity.rs"]
 mod over_capacity;
 #[path = "integration/reliability.rs"]

@@ -7,11 +7,12 @@ use futures::future::BoxFuture;
 use jicha_pipeline::archive::Customer;
 use jicha_pipeline::billing::BillingPeriod;
 use jicha_pipeline::ids::MeterId;
+use jicha_pipeline::outbox::EventId;
 use jicha_pipeline::record_codec;
 use jicha_pipeline::records::{Record, Stream};
 use jicha_pipeline::state::{
-    Commit, DeadLetter, Snapshot, StateBackend, StateError, StoredTheme, KEEP_DEAD_LETTERS,
-    KEEP_SUPPRESSED,
+    Commit, DeadLetter, PendingEvents, Snapshot, StateBackend, StateError, StoredTheme,
+    KEEP_DEAD_LETTERS, KEEP_SUPPRESSED,
 };
 use jicha_pipeline::store::RecordChanges;
 use jicha_pipeline::whitelist::WhitelistEntry;
@@ -22,6 +23,7 @@ use serde::de::DeserializeOwned;
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod outbox;
 mod segments;
 use segments::{SegmentIndex, SegmentKey, SegmentPlan};
 
@@ -31,6 +33,8 @@ pub struct RedisBackend {
     conn: ConnectionManager,
     prefix: String,
     segments: Mutex<SegmentIndex>,
+    /// The sinks the dispatcher registered (events are kept only for them).
+    sinks: Mutex<Vec<String>>,
 }
 
 fn err(what: &str) -> impl Fn(redis::RedisError) -> StateError + '_ {
@@ -68,6 +72,7 @@ impl RedisBackend {
             conn,
             prefix: prefix.to_string(),
             segments: Mutex::default(),
+            sinks: Mutex::default(),
         })
     }
 
@@ -286,6 +291,7 @@ impl StateBackend for RedisBackend {
                 customers: self.hvals::<Customer>("customers").await?,
                 billing: self.hvals::<BillingPeriod>("billing").await?,
                 themes: self.hvals::<StoredTheme>("themes").await?,
+                outbox_seq: self.load_outbox_seq().await?,
             })
         })
     }
@@ -335,6 +341,7 @@ impl StateBackend for RedisBackend {
                     None => p.hdel(self.key("themes"), id).ignore(),
                 };
             }
+            self.queue_outbox(&mut p, c)?;
             let mut conn = self.conn.clone();
             // Bounded: a commit that cannot finish fails and is retried,
             // rather than holding the monitor (and its API) indefinitely.
@@ -352,5 +359,25 @@ impl StateBackend for RedisBackend {
                 ))),
             }
         })
+    }
+
+    fn register_sinks<'a>(&'a self, sinks: &'a [String]) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(self.register(sinks))
+    }
+
+    fn outbox_pending<'a>(
+        &'a self,
+        sink: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<PendingEvents, StateError>> {
+        Box::pin(self.pending(sink, limit))
+    }
+
+    fn mark_delivered<'a>(
+        &'a self,
+        sink: &'a str,
+        upto: EventId,
+    ) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(self.mark(sink, upto))
     }
 }

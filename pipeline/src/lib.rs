@@ -17,6 +17,7 @@
 //! | [`evaluate`] | which windows closed; the source batch for them |
 //! | [`engine`] | DataFusion session per evaluation; output rows → hits |
 //! | [`workorder`] | work orders, their life cycle and the open index |
+//! | [`outbox`] | work-order events committed with their cause, delivered to sinks after |
 //! | [`runtime`] | the owner of the live state: ingest, planning, commit, orders, themes |
 //! | [`runner`] | the micro-batch loop every source runs through (ack after commit) |
 
@@ -28,6 +29,7 @@ pub mod evaluate;
 pub mod fields;
 pub mod ids;
 pub mod metrics;
+pub mod outbox;
 #[cfg(test)]
 mod proptests;
 pub mod record_codec;

@@ -2,10 +2,13 @@
 //! in memory and hands the backend one [`Commit`] per micro-batch: the
 //! records that changed, watermarks, theme progress and work orders, applied
 //! all together (Redis: one MULTI/EXEC), so a crash leaves either the whole
-//! batch or none of it. `docs/state.md` describes the Redis layout.
+//! batch or none of it. The outbox events a batch produced travel in the
+//! same commit; sinks read them back from here once committed
+//! (`crate::outbox`). `docs/state.md` describes the Redis layout.
 
 use crate::archive::Customer;
 use crate::billing::BillingPeriod;
+use crate::outbox::{EventId, OutboxEvent};
 use crate::records::{Record, RecordKey, Stream};
 use crate::store::RecordChanges;
 use crate::time::EpochMs;
@@ -48,6 +51,8 @@ pub struct Commit {
     pub customers: BTreeMap<String, Customer>,
     pub billing: BTreeMap<String, BillingPeriod>,
     pub themes: BTreeMap<String, Option<StoredTheme>>,
+    /// Events about the work orders above, in id order.
+    pub outbox: Vec<OutboxEvent>,
 }
 
 impl Commit {
@@ -62,6 +67,7 @@ impl Commit {
             && self.customers.is_empty()
             && self.billing.is_empty()
             && self.themes.is_empty()
+            && self.outbox.is_empty()
     }
 
     /// Folds a later commit into this one.
@@ -81,6 +87,7 @@ impl Commit {
         self.customers.extend(later.customers);
         self.billing.extend(later.billing);
         self.themes.extend(later.themes);
+        self.outbox.extend(later.outbox);
     }
 
     pub fn size(&self) -> usize {
@@ -88,6 +95,12 @@ impl Commit {
             + self.workorders.len()
             + self.suppressed.len()
             + self.dead_letters.len()
+            + self.outbox.len()
+    }
+
+    /// The id of the commit's last outbox event.
+    pub fn last_event(&self) -> Option<EventId> {
+        self.outbox.iter().map(|e| e.id).max()
     }
 }
 
@@ -104,6 +117,17 @@ pub struct Snapshot {
     pub customers: Vec<Customer>,
     pub billing: Vec<BillingPeriod>,
     pub themes: Vec<StoredTheme>,
+    /// The last outbox event id ever committed: the sequence goes on from it.
+    pub outbox_seq: EventId,
+}
+
+/// Committed events a sink has not passed yet.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PendingEvents {
+    pub events: Vec<OutboxEvent>,
+    /// The last outbox entry read (an unreadable one included, so progress
+    /// can pass it); `None` when nothing is pending.
+    pub upto: Option<EventId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +138,25 @@ pub trait StateBackend: Send + Sync {
     fn name(&self) -> &'static str;
     fn load(&self) -> BoxFuture<'_, Result<Snapshot, StateError>>;
     fn commit<'a>(&'a self, c: &'a Commit) -> BoxFuture<'a, Result<(), StateError>>;
+
+    /// Declares the configured sinks. The backend keeps an event until all
+    /// of them passed it, and none while there are none. A sink seen for the
+    /// first time starts after the last committed event; progress of sinks
+    /// no longer configured is dropped.
+    fn register_sinks<'a>(&'a self, sinks: &'a [String]) -> BoxFuture<'a, Result<(), StateError>>;
+    /// Up to `limit` committed events after `sink`'s progress, in id order.
+    fn outbox_pending<'a>(
+        &'a self,
+        sink: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<PendingEvents, StateError>>;
+    /// Persists that `sink` has every event up to `upto`, and drops the
+    /// events every registered sink has.
+    fn mark_delivered<'a>(
+        &'a self,
+        sink: &'a str,
+        upto: EventId,
+    ) -> BoxFuture<'a, Result<(), StateError>>;
 }
 
 /// Kept suppressed alerts and dead letters per backend (older ones drop).
@@ -137,6 +180,18 @@ struct MemoryState {
     customers: BTreeMap<String, Customer>,
     billing: BTreeMap<String, BillingPeriod>,
     themes: BTreeMap<String, StoredTheme>,
+    outbox: BTreeMap<EventId, OutboxEvent>,
+    /// Registered sinks and their progress.
+    delivered: BTreeMap<String, EventId>,
+}
+
+impl MemoryState {
+    fn trim_outbox(&mut self) {
+        match self.delivered.values().min() {
+            Some(&low) => self.outbox.retain(|id, _| *id > low),
+            None => self.outbox.clear(),
+        }
+    }
 }
 
 fn keep_last<T>(v: &mut Vec<T>, n: usize) {
@@ -153,10 +208,7 @@ impl StateBackend for MemoryBackend {
 
     fn load(&self) -> BoxFuture<'_, Result<Snapshot, StateError>> {
         Box::pin(async move {
-            let st = self
-                .inner
-                .lock()
-                .map_err(|_| StateError("memory state poisoned".into()))?;
+            let st = self.state()?;
             let mut s = st.snap.clone();
             s.records = st.records.values().cloned().collect();
             s.workorders = st.workorders.values().cloned().collect();
@@ -170,10 +222,7 @@ impl StateBackend for MemoryBackend {
 
     fn commit<'a>(&'a self, c: &'a Commit) -> BoxFuture<'a, Result<(), StateError>> {
         Box::pin(async move {
-            let mut st = self
-                .inner
-                .lock()
-                .map_err(|_| StateError("memory state poisoned".into()))?;
+            let mut st = self.state()?;
             for r in &c.records.puts {
                 st.records
                     .insert((r.stream(), r.meter_id().to_string(), r.key()), r.clone());
@@ -202,7 +251,157 @@ impl StateBackend for MemoryBackend {
                     None => st.themes.remove(id),
                 };
             }
+            if let Some(last) = c.last_event() {
+                st.snap.outbox_seq = st.snap.outbox_seq.max(last);
+                if !st.delivered.is_empty() {
+                    st.outbox.extend(c.outbox.iter().map(|e| (e.id, e.clone())));
+                }
+            }
             Ok(())
         })
+    }
+
+    fn register_sinks<'a>(&'a self, sinks: &'a [String]) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(async move {
+            let mut st = self.state()?;
+            let head = st.snap.outbox_seq;
+            st.delivered.retain(|name, _| sinks.contains(name));
+            for s in sinks {
+                st.delivered.entry(s.clone()).or_insert(head);
+            }
+            st.trim_outbox();
+            Ok(())
+        })
+    }
+
+    fn outbox_pending<'a>(
+        &'a self,
+        sink: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<PendingEvents, StateError>> {
+        Box::pin(async move {
+            let st = self.state()?;
+            let after = st.delivered.get(sink).copied().ok_or_else(|| {
+                StateError(format!(
+                    "sink {sink} is not registered; register_sinks first"
+                ))
+            })?;
+            let events: Vec<OutboxEvent> = st
+                .outbox
+                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                .take(limit)
+                .map(|(_, e)| e.clone())
+                .collect();
+            let upto = events.last().map(|e| e.id);
+            Ok(PendingEvents { events, upto })
+        })
+    }
+
+    fn mark_delivered<'a>(
+        &'a self,
+        sink: &'a str,
+        upto: EventId,
+    ) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(async move {
+            let mut st = self.state()?;
+            let Some(p) = st.delivered.get_mut(sink) else {
+                return Err(StateError(format!(
+                    "sink {sink} is not registered; register_sinks first"
+                )));
+            };
+            *p = (*p).max(upto);
+            st.trim_outbox();
+            Ok(())
+        })
+    }
+}
+
+impl MemoryBackend {
+    fn state(&self) -> Result<std::sync::MutexGuard<'_, MemoryState>, StateError> {
+        self.inner.lock().map_err(|_| {
+            StateError("memory state poisoned (a commit panicked); restart jicha".into())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::EventKind;
+    use crate::workorder::Status;
+
+    fn event(id: u64) -> OutboxEvent {
+        OutboxEvent {
+            id: EventId(id),
+            kind: EventKind::HitAdded,
+            at: 1_000 + id as i64,
+            workorder_id: "WO0000000001".into(),
+            theme: "over_capacity".into(),
+            customer_id: crate::ids::CustomerId::new("C1"),
+            org_code: "41/1".into(),
+            severity: "high".into(),
+            from: Status::Open,
+            to: Status::Open,
+            action: "hit".into(),
+            actor: None,
+            hits: id,
+            escalation: 0,
+            window_start: Some(0),
+            window_end: Some(10),
+            assigned_org: None,
+            estimated_loss_yuan: None,
+        }
+    }
+
+    fn commit_of(ids: std::ops::RangeInclusive<u64>) -> Commit {
+        Commit {
+            outbox: ids.map(event).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn ids(p: &PendingEvents) -> Vec<u64> {
+        p.events.iter().map(|e| e.id.0).collect()
+    }
+
+    #[test]
+    fn memory_outbox_delivers_after_progress_and_trims_what_all_sinks_passed() {
+        futures::executor::block_on(async {
+            let b = MemoryBackend::default();
+            // No sink yet: the sequence is kept, the events are not.
+            b.commit(&commit_of(1..=2)).await.unwrap();
+            assert_eq!(b.load().await.unwrap().outbox_seq, EventId(2));
+            let sinks = vec!["a".to_string(), "b".to_string()];
+            b.register_sinks(&sinks).await.unwrap();
+            assert_eq!(b.outbox_pending("a", 10).await.unwrap().upto, None);
+
+            b.commit(&commit_of(3..=5)).await.unwrap();
+            let a = b.outbox_pending("a", 2).await.unwrap();
+            assert_eq!((ids(&a), a.upto), (vec![3, 4], Some(EventId(4))));
+            assert_eq!(a.events[0], event(3), "stored as committed");
+            b.mark_delivered("a", EventId(4)).await.unwrap();
+            assert_eq!(ids(&b.outbox_pending("a", 10).await.unwrap()), vec![5]);
+            // b has passed nothing: all three are still there for it.
+            assert_eq!(
+                ids(&b.outbox_pending("b", 10).await.unwrap()),
+                vec![3, 4, 5]
+            );
+            b.mark_delivered("b", EventId(5)).await.unwrap();
+            // Progress never goes back.
+            b.mark_delivered("b", EventId(3)).await.unwrap();
+            assert!(b.outbox_pending("b", 10).await.unwrap().events.is_empty());
+            {
+                let st = b.state().unwrap();
+                assert_eq!(st.outbox.keys().map(|k| k.0).collect::<Vec<_>>(), vec![5]);
+            }
+            // A sink added later starts at the head; a dropped one no longer holds events back.
+            b.register_sinks(&["a".to_string(), "c".to_string()])
+                .await
+                .unwrap();
+            assert!(b.outbox_pending("c", 10).await.unwrap().events.is_empty());
+            assert_eq!(ids(&b.outbox_pending("a", 10).await.unwrap()), vec![5]);
+            assert!(b.outbox_pending("b", 10).await.is_err());
+            assert_eq!(b.load().await.unwrap().outbox_seq, EventId(5));
+        });
     }
 }

@@ -53,6 +53,8 @@ pub struct Settings {
     pub streams: BTreeMap<String, StreamConfig>,
     /// Theme parameter overrides, e.g. `over_capacity_ratio = 1.25`.
     pub params: BTreeMap<String, toml::Value>,
+    /// Where work-order events go (`[[sinks]]`, chosen by `kind`).
+    pub sinks: Vec<jicha_connectors::sinks::SinkConfig>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -84,6 +86,7 @@ impl Default for Settings {
             eval_timeout: Millis::of(monitor.engine.eval_timeout),
             streams: BTreeMap::new(),
             params: BTreeMap::new(),
+            sinks: Vec::new(),
         }
     }
 }

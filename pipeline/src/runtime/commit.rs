@@ -39,6 +39,7 @@ impl Monitor {
                 .into_iter()
                 .map(|w| (w.id.clone(), w)),
         );
+        core.pending.outbox.extend(core.book.take_events());
         self.refresh_gauges(core);
         let mut slot = self.slot.clone().lock_owned().await;
         slot.merge(std::mem::take(&mut core.pending));

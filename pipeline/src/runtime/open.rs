@@ -69,6 +69,7 @@ impl Monitor {
         for w in snap.workorders {
             core.book.restore(w);
         }
+        core.book.restore_event_seq(snap.outbox_seq);
         for e in snap.whitelist {
             core.whitelist.restore(e);
         }

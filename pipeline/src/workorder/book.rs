@@ -1,9 +1,10 @@
 //! All work orders, the open-per-(theme, customer) index, and what changed
-//! since the last commit.
+//! since the last commit: the orders, and the outbox events saying how.
 
 use super::{HistoryAction, HistoryEntry, HitRecord, Status, WorkOrder, RECENT_HITS_KEPT};
 use crate::engine::Hit;
 use crate::ids::CustomerId;
+use crate::outbox::{EventId, EventKind, OutboxEvent};
 use crate::time::EpochMs;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -34,6 +35,14 @@ pub struct WorkOrderBook {
     open: HashMap<(String, CustomerId), String>,
     next_seq: u64,
     dirty: BTreeSet<String>,
+    /// The last outbox event id handed out.
+    event_seq: u64,
+    events: Vec<OutboxEvent>,
+}
+
+fn next_event(seq: &mut u64) -> EventId {
+    *seq += 1;
+    EventId(*seq)
 }
 
 impl WorkOrderBook {
@@ -46,6 +55,16 @@ impl WorkOrderBook {
                 .insert((wo.theme.clone(), wo.customer_id.clone()), wo.id.clone());
         }
         self.orders.insert(wo.id.clone(), wo);
+    }
+
+    /// Continues the outbox sequence after the last committed event.
+    pub fn restore_event_seq(&mut self, last: EventId) {
+        self.event_seq = self.event_seq.max(last.0);
+    }
+
+    /// The events recorded since the last call, in id order.
+    pub fn take_events(&mut self) -> Vec<OutboxEvent> {
+        std::mem::take(&mut self.events)
     }
 
     pub fn get(&self, id: &str) -> Option<&WorkOrder> {
@@ -74,11 +93,17 @@ impl WorkOrderBook {
             .collect()
     }
 
-    /// Applies a change to one order (an API action) and marks it dirty.
+    /// Applies a change to one order (an API action, 督办) and marks it
+    /// dirty; each history entry the change added becomes an event.
     pub fn update<T>(&mut self, id: &str, f: impl FnOnce(&mut WorkOrder) -> T) -> Option<T> {
         let wo = self.orders.get_mut(id)?;
         let was_active = wo.status.is_active();
+        let seen = wo.history.len();
         let out = f(wo);
+        for h in wo.history.iter().skip(seen) {
+            let e = OutboxEvent::for_history(next_event(&mut self.event_seq), wo, h);
+            self.events.push(e);
+        }
         if was_active && !wo.status.is_active() {
             self.open
                 .remove(&(wo.theme.clone(), wo.customer_id.clone()));
@@ -133,6 +158,14 @@ impl WorkOrderBook {
                 let excess = wo.recent_hits.len() - RECENT_HITS_KEPT;
                 wo.recent_hits.drain(..excess);
             }
+            let window = (hit.window_start, hit.window_end);
+            let e = OutboxEvent::for_hit(
+                next_event(&mut self.event_seq),
+                EventKind::HitAdded,
+                wo,
+                window,
+            );
+            self.events.push(e);
             self.dirty.insert(id.clone());
             return HitOutcome::Added(id);
         }
@@ -170,6 +203,12 @@ impl WorkOrderBook {
                 detail: None,
             }],
         };
+        self.events.push(OutboxEvent::for_hit(
+            next_event(&mut self.event_seq),
+            EventKind::WorkorderOpened,
+            &wo,
+            (hit.window_start, hit.window_end),
+        ));
         self.open.insert(key, id.clone());
         self.orders.insert(id.clone(), wo);
         self.dirty.insert(id.clone());
@@ -243,5 +282,64 @@ mod tests {
             HitOutcome::Created(_)
         ));
         assert_eq!(b.len(), 3);
+    }
+
+    #[test]
+    fn changes_are_recorded_as_events_in_order() {
+        let mut b = WorkOrderBook::default();
+        b.restore_event_seq(EventId(41));
+        let HitOutcome::Created(id) = b.apply_hit(&hit("C1", 100), "41/1/2", "high", 5) else {
+            panic!()
+        };
+        b.apply_hit(&hit("C1", 200), "41/1/2", "high", 6);
+        // A re-evaluation of a counted window is no event.
+        b.apply_hit(&hit("C1", 200), "41/1/2", "high", 7);
+        let dispatch = crate::workorder::Action::Dispatch { org: "41/1".into() };
+        b.update(&id, |w| {
+            crate::workorder::lifecycle::apply(w, dispatch, Some("ops".into()), 8)
+        })
+        .unwrap()
+        .unwrap();
+        // A refused action changes nothing and says nothing.
+        let refused = b.update(&id, |w| {
+            crate::workorder::lifecycle::apply(w, crate::workorder::Action::Approve, None, 9)
+        });
+        assert!(matches!(refused, Some(Err(_))));
+        b.update(&id, |w| {
+            w.escalation = 2;
+            w.history.push(HistoryEntry {
+                at: 10,
+                action: "escalate".into(),
+                from: w.status,
+                to: w.status,
+                actor: Some("jicha".into()),
+                detail: serde_json::Value::Null,
+            });
+        });
+        let events = b.take_events();
+        let got: Vec<_> = events
+            .iter()
+            .map(|e| (e.id.0, e.kind, e.from, e.to, e.hits, e.at, e.window_start))
+            .collect();
+        use EventKind::*;
+        use Status::*;
+        assert_eq!(
+            got,
+            [
+                (42, WorkorderOpened, Open, Open, 1, 5, Some(100)),
+                (43, HitAdded, Open, Open, 2, 6, Some(200)),
+                (44, StateChanged, Open, Dispatched, 2, 8, None),
+                (45, Escalated, Dispatched, Dispatched, 2, 10, None),
+            ]
+        );
+        assert!(events.iter().all(|e| e.workorder_id == id
+            && e.theme == "over_capacity"
+            && e.customer_id.as_str() == "C1"
+            && e.org_code == "41/1/2"
+            && e.severity == "high"));
+        assert_eq!(events[2].actor.as_deref(), Some("ops"));
+        assert_eq!(events[2].assigned_org.as_deref(), Some("41/1"));
+        assert_eq!(events[3].escalation, 2);
+        assert!(b.take_events().is_empty(), "taken once");
     }
 }
