@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The test command (README): unit and integration tests against the release
-# build, the Arroyo UDF crate check, and the sample acceptance run.
+# The test command (README): formatting and lints, unit and integration tests
+# on the `ci` profile (release optimisation with overflow checks and debug
+# assertions in Jicha's crates; the binary the integration and acceptance
+# tests run comes from the same build), the Arroyo UDF crate check, and the
+# sample acceptance run.
 # Tests that need Mosquitto or Redis start their own on free ports; this
 # script only makes sure the programs are installed.
 set -euo pipefail
@@ -18,8 +21,21 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 export PATH="$PATH:/usr/sbin"
 
-echo "== cargo test (release: the binary and the tests share one build)"
-cargo test --release --workspace --locked
+for tool in cargo-clippy rustfmt; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "error: $tool is missing; install it with 'rustup component add clippy rustfmt' and run again" >&2
+    exit 1
+  fi
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+echo "== cargo clippy (all targets, warnings are errors)"
+cargo clippy --profile ci --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test (profile ci: the binary and the tests share one build)"
+cargo test --profile ci --workspace --locked
 
 echo "== arroyo-udfs: cargo check (own lockfile, outside the workspace)"
 (cd arroyo-udfs && cargo check --locked && cargo test --locked)
@@ -27,9 +43,9 @@ echo "== arroyo-udfs: cargo check (own lockfile, outside the workspace)"
 echo "== acceptance: shared sample against real Mosquitto and Redis"
 if [ -f ../shared/acceptance/run.py ]; then
   python3 -c 'import paho.mqtt' 2>/dev/null || pip install -q paho-mqtt
-  python3 ../shared/acceptance/run.py --bin target/release/jicha --data ../shared/samples/small
+  python3 ../shared/acceptance/run.py --bin target/ci/jicha --data ../shared/samples/small
   echo "== acceptance again, with jicha killed (SIGKILL) and restarted 40 % into the stream"
-  python3 ../shared/acceptance/run.py --bin target/release/jicha --data ../shared/samples/small --kill-at 0.4
+  python3 ../shared/acceptance/run.py --bin target/ci/jicha --data ../shared/samples/small --kill-at 0.4
 else
   echo "error: ../shared/acceptance/run.py not found (the shared/ folder must sit beside the checkout)" >&2
   exit 1

@@ -24,7 +24,7 @@ pub use batching::BatchSettings;
 pub use routes::TopicRoutes;
 pub use source::{Acknowledge, Message, Source};
 
-use crate::monitor::IngestReport;
+use crate::runtime::IngestReport;
 use crate::state::StateError;
 use crate::{Monitor, StagedCommit};
 use batching::DecodedBatch;
