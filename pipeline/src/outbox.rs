@@ -11,7 +11,7 @@ pub use dispatch::{Dispatcher, Fault};
 
 use crate::ids::CustomerId;
 use crate::time::EpochMs;
-use crate::workorder::{HistoryEntry, Status, WorkOrder};
+use crate::workorder::{HistoryAction, HistoryEntry, Status, WorkOrder};
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -94,7 +94,7 @@ impl OutboxEvent {
 
     /// The event for one new history entry of `wo` (an action or 督办).
     pub fn for_history(id: EventId, wo: &WorkOrder, h: &HistoryEntry) -> Self {
-        let kind = if h.action == "escalate" {
+        let kind = if h.action == HistoryAction::Escalate {
             EventKind::Escalated
         } else {
             EventKind::StateChanged
@@ -102,7 +102,7 @@ impl OutboxEvent {
         let mut e = Self::base(id, kind, wo, h.at);
         e.from = h.from;
         e.to = h.to;
-        e.action = h.action.clone();
+        e.action = h.action.name().into();
         e.actor = h.actor.clone();
         e
     }

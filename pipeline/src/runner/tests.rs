@@ -6,7 +6,8 @@
 use super::*;
 use crate::archive::Archive;
 use crate::records::Record;
-use crate::state::{Commit, MemoryBackend, Snapshot, StateBackend};
+use crate::outbox::EventId;
+use crate::state::{Commit, MemoryBackend, PendingEvents, Snapshot, StateBackend};
 use crate::MonitorConfig;
 use futures::future::BoxFuture;
 use std::collections::BTreeSet;
@@ -39,6 +40,26 @@ impl StateBackend for Flaky {
 
     fn load(&self) -> BoxFuture<'_, Result<Snapshot, StateError>> {
         self.inner.load()
+    }
+
+    fn register_sinks<'a>(&'a self, sinks: &'a [String]) -> BoxFuture<'a, Result<(), StateError>> {
+        self.inner.register_sinks(sinks)
+    }
+
+    fn outbox_pending<'a>(
+        &'a self,
+        sink: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<PendingEvents, StateError>> {
+        self.inner.outbox_pending(sink, limit)
+    }
+
+    fn mark_delivered<'a>(
+        &'a self,
+        sink: &'a str,
+        upto: EventId,
+    ) -> BoxFuture<'a, Result<(), StateError>> {
+        self.inner.mark_delivered(sink, upto)
     }
 
     fn commit<'a>(&'a self, c: &'a Commit) -> BoxFuture<'a, Result<(), StateError>> {
@@ -210,14 +231,16 @@ fn a_failing_commit_holds_acknowledgements_back_until_a_retry_succeeds() {
         acked_at_least(&mut rig, 1).await;
 
         rig.backend.fail.store(true, Ordering::SeqCst);
-        let failed = rig.backend.failed.notified();
-        tokio::pin!(failed);
-        failed.as_mut().enable();
-        rig.tx.send(message(1)).unwrap();
-        rig.tx.send(message(2)).unwrap();
-        tokio::time::timeout(Duration::from_secs(10), failed)
-            .await
-            .expect("the commit of messages 1-2 was never attempted");
+        {
+            let failed = rig.backend.failed.notified();
+            tokio::pin!(failed);
+            failed.as_mut().enable();
+            rig.tx.send(message(1)).unwrap();
+            rig.tx.send(message(2)).unwrap();
+            tokio::time::timeout(Duration::from_secs(10), failed)
+                .await
+                .expect("the commit of messages 1-2 was never attempted");
+        }
         // Two more failed retries: the runner keeps the acks back meanwhile.
         let first_failures = rig.backend.failures();
         while rig.backend.failures() < first_failures + 2 {

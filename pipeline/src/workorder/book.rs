@@ -305,17 +305,7 @@ mod tests {
             crate::workorder::lifecycle::apply(w, crate::workorder::Action::Approve, None, 9)
         });
         assert!(matches!(refused, Some(Err(_))));
-        b.update(&id, |w| {
-            w.escalation = 2;
-            w.history.push(HistoryEntry {
-                at: 10,
-                action: "escalate".into(),
-                from: w.status,
-                to: w.status,
-                actor: Some("jicha".into()),
-                detail: serde_json::Value::Null,
-            });
-        });
+        b.update(&id, |w| crate::workorder::lifecycle::escalate(w, 10, 0));
         let events = b.take_events();
         let got: Vec<_> = events
             .iter()

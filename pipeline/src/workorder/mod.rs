@@ -72,6 +72,19 @@ pub enum HistoryAction {
     Escalate,
 }
 
+impl HistoryAction {
+    pub fn name(self) -> &'static str {
+        match self {
+            HistoryAction::Create => "create",
+            HistoryAction::Dispatch => "dispatch",
+            HistoryAction::Accept => "accept",
+            HistoryAction::Feedback => "feedback",
+            HistoryAction::Review => "review",
+            HistoryAction::Escalate => "escalate",
+        }
+    }
+}
+
 /// The particulars of a move; which fields are set depends on the action.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryDetail {
