@@ -5,8 +5,8 @@
 
 use super::*;
 use crate::archive::Archive;
-use crate::records::Record;
 use crate::outbox::EventId;
+use crate::records::Record;
 use crate::state::{Commit, MemoryBackend, PendingEvents, Snapshot, StateBackend};
 use crate::MonitorConfig;
 use futures::future::BoxFuture;
