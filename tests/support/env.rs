@@ -360,15 +360,6 @@ pub fn wait_until<T>(timeout: Duration, what: &str, env: &Env, f: impl FnMut() -
     wait_for(timeout, Duration::from_millis(200), what, context, f)
 }
 
-/// A fixed pause (kept only so test files written against the old support
-/// still compile): wait on progress instead, with [`Env::wait_evaluated`].
-#[deprecated(
-    note = "a sleep is no proof of progress: use env.wait_evaluated(&[theme], window_end)"
-)]
-pub fn settle() {
-    std::thread::sleep(Duration::from_millis(500));
-}
-
 impl Env {
     /// POST /api/v1/billing, expecting 2xx.
     #[track_caller]
