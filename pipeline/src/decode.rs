@@ -459,7 +459,7 @@ impl<'de> Visitor<'de> for Element<'_, '_, '_> {
                         // gives is the one it always gave.
                         return Err(de::Error::duplicate_field(name));
                     }
-                    *slot.insert(map.next_value()?)
+                    slot.insert(map.next_value()?)
                 }
                 None => map.next_value()?,
             };
@@ -590,8 +590,11 @@ mod tests {
         assert_eq!(r.unwrap_err().reason, Reason::WrongType);
     }
 
+    /// One entry of a decode: the record with its text, or its rejection.
+    type Outcome = Result<(Record, String), Rejection>;
+
     /// Each entry of a decode, with its text and whether its meter is known.
-    fn outcomes(payload: &str, r: &Records) -> Vec<(Result<(Record, String), Rejection>, bool)> {
+    fn outcomes(payload: &str, r: &Records) -> Vec<(Outcome, bool)> {
         r.list
             .iter()
             .zip(&r.known)

@@ -17,6 +17,10 @@ use chrono::NaiveDate;
 use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::BTreeSet;
 
+/// A window (None: rows by time alone) and the range `[from, to)` of the
+/// keys (instants or dates) its rows are read from.
+type Span<K> = (Option<(LocalMs, LocalMs)>, K, K);
+
 pub struct Sources<'a> {
     pub store: &'a RecordStore,
     pub archive: &'a Archive,
@@ -87,7 +91,7 @@ impl Sources<'_> {
         };
         let local = |t: i64| self.clock.to_local(t);
         let reads = |c: &str| def.reads(c);
-        let spans: Vec<(Option<(LocalMs, LocalMs)>, EpochMs, EpochMs)> = match range {
+        let spans: Vec<Span<EpochMs>> = match range {
             Some((a, b)) => vec![(None, a, b)],
             None => windows
                 .iter()
@@ -128,7 +132,7 @@ impl Sources<'_> {
                 )
             }
             SourceTable::MeterDay => {
-                let days: Vec<(Option<(LocalMs, LocalMs)>, NaiveDate, NaiveDate)> = spans
+                let days: Vec<Span<NaiveDate>> = spans
                     .iter()
                     .map(|(w, a, b)| (*w, self.clock.local_date(*a), self.clock.local_date(*b)))
                     .collect();
@@ -226,11 +230,7 @@ fn union<K: Ord + Copy, W>(spans: &[(W, K, K)], keys_in: impl Fn(K, K) -> Vec<K>
 
 /// Each span as the run of rows of the keys inside it; `offsets[i]` is
 /// where key `i`'s rows start.
-fn runs_of<K: Ord + Copy>(
-    spans: &[(Option<(LocalMs, LocalMs)>, K, K)],
-    keys: &[K],
-    offsets: &[usize],
-) -> Vec<Run> {
+fn runs_of<K: Ord + Copy>(spans: &[Span<K>], keys: &[K], offsets: &[usize]) -> Vec<Run> {
     spans
         .iter()
         .map(|(w, a, b)| {

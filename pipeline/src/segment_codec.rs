@@ -256,7 +256,7 @@ mod tests {
         if let Record::Freeze(f) = &mut other_meter {
             f.meter_id = MeterId::new("M2");
         }
-        let one = roundtrip(&[freeze.clone()]);
+        let one = roundtrip(std::slice::from_ref(&freeze));
         let two = roundtrip(&[freeze, other_meter]);
         // The header is shared and the date and instant are the base's.
         assert!(

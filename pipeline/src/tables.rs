@@ -325,7 +325,8 @@ pub fn bill(period: &BillingPeriod) -> Result<RecordBatch, ArrowError> {
 pub fn customers(a: &Archive) -> Result<RecordBatch, ArrowError> {
     let cs: Vec<_> = a.customers().collect();
     let mut cols = Cols::new();
-    let strs: [(&str, fn(&crate::archive::Customer) -> &str); 8] = [
+    type Text = fn(&crate::archive::Customer) -> &str;
+    let strs: [(&str, Text); 8] = [
         ("customer_id", |c| c.customer_id.as_str()),
         ("name", |c| &c.name),
         ("org_code", |c| &c.org_code),

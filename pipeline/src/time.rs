@@ -327,7 +327,7 @@ mod tests {
                     state ^= state << 13;
                     state ^= state >> 7;
                     state ^= state << 17;
-                    if state % 32 == 0 {
+                    if state.trailing_zeros() >= 5 {
                         *c = alphabet[(state >> 8) as usize % alphabet.len()];
                     }
                 }

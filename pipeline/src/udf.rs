@@ -66,7 +66,7 @@ impl std::hash::Hash for DomainUdf {
 }
 
 impl DomainUdf {
-    fn new(name: &'static str, args: Vec<DataType>, ret: DataType, kernel: Kernel) -> ScalarUDF {
+    fn udf(name: &'static str, args: Vec<DataType>, ret: DataType, kernel: Kernel) -> ScalarUDF {
         ScalarUDF::new_from_impl(DomainUdf {
             name,
             args,
@@ -121,7 +121,7 @@ fn decs(a: &ArrayRef) -> Result<&datafusion::arrow::array::PrimitiveArray<Decima
 /// `overlap_days(start, end, from, to)`: days of [start, end] (end NULL =
 /// open-ended) inside [from, to], both inclusive.
 fn overlap_days() -> ScalarUDF {
-    DomainUdf::new(
+    DomainUdf::udf(
         "overlap_days",
         vec![DataType::Date32; 4],
         DataType::Int64,
@@ -149,7 +149,7 @@ fn overlap_days() -> ScalarUDF {
 /// `suspended_days_in_year(start, end, period_last_day)`: days of one
 /// suspension inside the calendar year of the period, capped at its last day.
 fn suspended_days_in_year() -> ScalarUDF {
-    DomainUdf::new(
+    DomainUdf::udf(
         "suspended_days_in_year",
         vec![DataType::Date32; 3],
         DataType::Int64,
@@ -176,7 +176,7 @@ fn suspended_days_in_year() -> ScalarUDF {
 /// `days_in_month(date)`.
 fn days_in_month() -> ScalarUDF {
     use chrono::Datelike;
-    DomainUdf::new(
+    DomainUdf::udf(
         "days_in_month",
         vec![DataType::Date32],
         DataType::Int64,
@@ -198,7 +198,7 @@ fn days_in_month() -> ScalarUDF {
 
 /// `valley_limit_kwh(contract_kva, valley_overload, valley_hours, day_of_month)`.
 fn valley_limit_kwh() -> ScalarUDF {
-    DomainUdf::new(
+    DomainUdf::udf(
         "valley_limit_kwh",
         vec![
             dec_in(DEC_SCALE),
@@ -241,7 +241,7 @@ fn valley_limit_kwh() -> ScalarUDF {
 
 /// `round_yuan(x)`: half-up to 0.01 元.
 fn round_yuan() -> ScalarUDF {
-    DomainUdf::new(
+    DomainUdf::udf(
         "round_yuan",
         vec![dec_in(MONEY_IN_SCALE)],
         DataType::Decimal128(38, 2),

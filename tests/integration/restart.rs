@@ -44,7 +44,7 @@ fn restart_keeps_workorders_and_processes_messages_sent_while_down() {
     assert_eq!(wa["created_at"], before["created_at"]);
     assert_time(&wa, "first_window_start", t(10, 0));
     assert_time(&wa, "last_window_end", t(13, 30));
-    assert_eq!(wa["evidence"].is_object(), true);
+    assert!(wa["evidence"].is_object(), "{wa}");
 
     // A late point after the restart: the watermark was restored too.
     let late0 = env.metric_sum("jicha_records_late_total", &[("stream", "load")]);

@@ -81,9 +81,7 @@ pub fn parse_rfc3339(s: &str) -> i64 {
         bad();
     }
     let n = |r: std::ops::Range<usize>| -> i64 {
-        s.get(r)
-            .and_then(|x| x.parse().ok())
-            .unwrap_or_else(|| bad())
+        s.get(r).and_then(|x| x.parse().ok()).unwrap_or_else(&bad)
     };
     let (y, mo, d, h, mi, se) = (n(0..4), n(5..7), n(8..10), n(11..13), n(14..16), n(17..19));
     let mut i = 19;

@@ -292,7 +292,10 @@ const WHITELIST_DAMAGE: &[(&str, Option<&str>, &str)] = &[
     ),
 ];
 
-fn action() -> impl Strategy<Value = ((Action, Option<String>), Vec<(String, String)>)> {
+/// An action with its actor, and the body fields that express it.
+type ActionCase = ((Action, Option<String>), Vec<(String, String)>);
+
+fn action() -> impl Strategy<Value = ActionCase> {
     let s = |t: &str| Some(json_string(t, false));
     let feedback = (
         any::<bool>(),

@@ -6,6 +6,9 @@ use crate::decode::{DecodedMessage, Rejection};
 use crate::records::Stream;
 use std::time::Duration;
 
+/// A message taken apart for decoding: its stream, origin and payload.
+type Pending = (Option<Stream>, String, Result<Vec<u8>, Rejection>);
+
 /// How micro-batches are cut.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchSettings {
@@ -61,8 +64,7 @@ pub async fn decode<A>(
     let n = batch.len();
     let size = n.div_ceil(parts.max(1)).max(1);
     let mut acks = Vec::with_capacity(n);
-    let mut pending: Vec<(Option<Stream>, String, Result<Vec<u8>, Rejection>)> =
-        Vec::with_capacity(n);
+    let mut pending: Vec<Pending> = Vec::with_capacity(n);
     for m in batch {
         acks.push(m.ack);
         pending.push((m.stream, m.origin, m.payload));
