@@ -5,7 +5,7 @@
 //! leading `/*\n[dependencies]\n…*/` block, resolving dependencies from
 //! crates.io only, so it cannot see our path crate `jicha-domain`. Instead
 //! of a hand-kept copy, each file embeds the domain modules' source text
-//! (`domain/src/{calendar,money,tariff}.rs`, tests stripped) and this crate's
+//! (`domain/src/{calendar,money,tariff,text}.rs`, tests stripped) and this crate's
 //! `glue.rs`, then adds its one `#[udf]` function.
 //!
 //! Why not committed: the files would be five copies of the domain code.
@@ -110,19 +110,21 @@ thiserror = "2"
 /// directory: `build.rs` declares them with `cargo:rerun-if-changed`. They
 /// must be the files `DOMAIN_MODULES` and `GLUE` embed (unit test
 /// `inputs_are_the_embedded_files`), plus this generator.
-pub const INPUTS: [&str; 5] = [
+pub const INPUTS: [&str; 6] = [
     "../domain/src/calendar.rs",
     "../domain/src/money.rs",
     "../domain/src/tariff.rs",
+    "../domain/src/text.rs",
     "src/glue.rs",
     "src/single_file.rs",
 ];
 
 /// Domain modules embedded in every file, with their source.
-const DOMAIN_MODULES: [(&str, &str); 3] = [
+const DOMAIN_MODULES: [(&str, &str); 4] = [
     ("calendar", include_str!("../../domain/src/calendar.rs")),
     ("money", include_str!("../../domain/src/money.rs")),
     ("tariff", include_str!("../../domain/src/tariff.rs")),
+    ("text", include_str!("../../domain/src/text.rs")),
 ];
 
 const GLUE: &str = include_str!("glue.rs");
@@ -142,7 +144,7 @@ pub fn render(udf: &UdfSource) -> String {
     out.push_str(DEPENDENCIES);
     out.push_str(&format!(
         "// Arroyo UDF `{name}` of Jicha. GENERATED at build time by arroyo-udfs/build.rs\n\
-         // (src/single_file.rs) from domain/src/{{calendar,money,tariff}}.rs and\n\
+         // (src/single_file.rs) from domain/src/{{calendar,money,tariff,text}}.rs and\n\
          // arroyo-udfs/src/glue.rs: do not edit. Write it with\n\
          // `cargo run --bin export-udfs -- <dir>` in arroyo-udfs/ and submit it as\n\
          // the `definition` of POST /api/v1/udfs.\n\n",

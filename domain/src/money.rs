@@ -113,7 +113,9 @@ fn looks_not_finite(text: &str) -> bool {
 
 /// The input as quoted in an error: at most [`ECHO_CHARS`] characters.
 fn echo(text: &str) -> String {
-    crate::text::clip(text, ECHO_CHARS).into_owned()
+    // `super`, not `crate`: the Arroyo UDF files embed these modules one
+    // level down (arroyo-udfs/src/single_file.rs).
+    super::text::clip(text, ECHO_CHARS).into_owned()
 }
 
 /// Why a well-formed number has no exact `Decimal`.
