@@ -116,29 +116,15 @@ impl Span {
 }
 
 impl DecodedMessage {
-    /// Decodes and, given the archive's `meters`, resolves each record's
-    /// meter against them on the way: a known meter's id is the archive's
-    /// shared copy. Done off the monitor's lock; the monitor uses the
-    /// result only if the archive has not changed since (without `meters`
-    /// it looks every meter up itself).
-    ///
-    /// The stream is read from the topic with the default routes
-    /// (`meter/load/#` …); a source with its own routes calls
-    /// [`DecodedMessage::decode_routed`].
-    pub fn decode(
-        topic: String,
-        payload: Vec<u8>,
-        max_bytes: usize,
-        meters: Option<&MeterIndex>,
-    ) -> DecodedMessage {
-        let stream = Stream::of_topic(&topic);
-        Self::decode_routed(stream, topic, payload, max_bytes, meters)
-    }
-
-    /// Same, for a message whose stream its source already knows (None: the
+    /// Decodes a message of `stream`, as its source routed it (None: the
     /// source could not route it; the monitor dead-letters it as
     /// unknown_topic). `topic` is only its origin, for dead letters.
-    pub fn decode_routed(
+    ///
+    /// Given the archive's `meters`, each record's meter is resolved on the
+    /// way: a known meter's id is the archive's shared copy. Done off the
+    /// monitor's lock; the monitor uses the result only if the archive has
+    /// not changed since (without `meters` it looks every meter up itself).
+    pub fn decode(
         stream: Option<Stream>,
         topic: String,
         payload: Vec<u8>,
@@ -788,8 +774,14 @@ mod tests {
     fn meters_resolved_while_decoding() {
         let m = meters(&["M1"]);
         let p = r#"[{"meter_id":"M1","ts":0,"p_kw":1},{"meter_id":"M2","ts":0,"p_kw":1},7,{"meter_id":"M1","ts":1,"p_kw":1}]"#;
-        let (_, records, _, resolved) =
-            DecodedMessage::decode("meter/load/x".into(), p.into(), 1 << 20, Some(&m)).into_parts();
+        let (_, records, _, resolved) = DecodedMessage::decode(
+            Some(Stream::Load),
+            "meter/load/x".into(),
+            p.into(),
+            1 << 20,
+            Some(&m),
+        )
+        .into_parts();
         let (index, known) = resolved.unwrap();
         assert!(index.same(&m));
         // The second meter is unknown; the third and fourth are rejected.
@@ -802,7 +794,13 @@ mod tests {
         assert_eq!(id(0), shared);
         assert_ne!(id(1), shared);
         assert!(records[2].is_err() && records[3].is_err());
-        let unresolved = DecodedMessage::decode("meter/load/x".into(), p.into(), 1 << 20, None);
+        let unresolved = DecodedMessage::decode(
+            Some(Stream::Load),
+            "meter/load/x".into(),
+            p.into(),
+            1 << 20,
+            None,
+        );
         assert!(unresolved.into_parts().3.is_none());
     }
 }

@@ -35,17 +35,6 @@ impl Stream {
     }
 
     /// The stream a topic belongs to: `meter/load/T0001` → `Load`.
-    pub fn of_topic(topic: &str) -> Option<Stream> {
-        let rest = topic.strip_prefix("meter/")?;
-        let (kind, _) = rest.split_once('/').unwrap_or((rest, ""));
-        match kind {
-            "load" => Some(Stream::Load),
-            "freeze" => Some(Stream::Freeze),
-            "event" => Some(Stream::Event),
-            _ => None,
-        }
-    }
-
     pub fn parse(name: &str) -> Option<Stream> {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }

@@ -16,7 +16,7 @@ use proptest::sample::select;
 fn decode(stream: Stream, payload: &[u8], max_bytes: usize) -> Vec<Result<Record, Rejection>> {
     let topic = format!("meter/{}/T0001", stream.name());
     let (_, records, _, _) =
-        DecodedMessage::decode(topic, payload.to_vec(), max_bytes, None).into_parts();
+        DecodedMessage::decode(Some(stream), topic, payload.to_vec(), max_bytes, None).into_parts();
     records.into_iter().map(|r| r.map(|(rec, _)| rec)).collect()
 }
 

@@ -81,7 +81,7 @@ pub async fn decode<A>(
             chunk
                 .into_iter()
                 .map(|(stream, origin, payload)| match payload {
-                    Ok(payload) => DecodedMessage::decode_routed(
+                    Ok(payload) => DecodedMessage::decode(
                         stream,
                         origin,
                         payload,

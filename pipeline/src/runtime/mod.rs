@@ -8,7 +8,7 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`open`](self) | restore from the backend, load archive and themes |
+//! | `open` | restore from the backend, load archive and themes |
 //! | `ingest` | accept records: unknown meters, lateness, duplicates, dead letters |
 //! | `planning` | which windows closed; run them; settle progress; evict state |
 //! | `hits` | hits → work orders or suppressed alerts |

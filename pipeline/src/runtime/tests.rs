@@ -30,6 +30,7 @@ fn load_message_at(meter: &str, hh_mm: &str, m: &Monitor) -> DecodedMessage {
         format!(r#"{{"meter_id":"{meter}","ts":"2026-11-03T{hh_mm}:00+08:00","p_kw":5}}"#);
     let index = m.meter_index();
     DecodedMessage::decode(
+        Some(crate::records::Stream::Load),
         "meter/load/x".into(),
         payload.into_bytes(),
         1 << 20,
