@@ -8,6 +8,7 @@ use jicha_connectors::replay::ReplaySource;
 use jicha_pipeline::runner::{self, BatchSettings, TopicRoutes};
 use jicha_pipeline::runtime::WorkOrderQuery;
 use jicha_pipeline::state::{MemoryBackend, StateBackend};
+use jicha_pipeline::whitelist::WhitelistEntry;
 use jicha_pipeline::{Monitor, MonitorConfig};
 use std::path::Path;
 use std::sync::Arc;
@@ -106,10 +107,9 @@ async fn apply_whitelist(monitor: &Monitor, path: &Path) -> Result<()> {
             )
         })?;
     for (i, e) in entries.iter().enumerate() {
-        monitor
-            .add_whitelist(e.get())
-            .await
-            .with_context(|| format!("whitelist file {}, entry {}", path.display(), i + 1))?;
+        let at = || format!("whitelist file {}, entry {}", path.display(), i + 1);
+        let entry = WhitelistEntry::parse(e.get()).with_context(at)?;
+        monitor.add_whitelist(entry).await.with_context(at)?;
     }
     tracing::info!(entries = entries.len(), "whitelist applied");
     Ok(())

@@ -1,7 +1,8 @@
 //! A billing period (电费发行): the month's bills, validated whole before
 //! anything is stored, money as exact decimals.
 
-use crate::fields::{opt_str, req_bool, req_dec, req_str, FieldResult, Obj};
+use crate::archive::TariffKind;
+use crate::documents::{customer_id_of, decimal, read, short_text, DocumentError};
 use crate::ids::CustomerId;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -11,7 +12,7 @@ use serde_json::value::RawValue;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bill {
     pub customer_id: CustomerId,
-    pub tariff_kind: String,
+    pub tariff_kind: TariffKind,
     pub tariff_category: String,
     pub energy_kwh: Decimal,
     pub basic_fee_kva: Decimal,
@@ -32,6 +33,16 @@ pub struct BillingPeriod {
 }
 
 impl BillingPeriod {
+    /// A period with no bills, for planning billing themes.
+    pub fn empty() -> Self {
+        BillingPeriod {
+            period: String::new(),
+            first_day: NaiveDate::MIN,
+            next_first_day: NaiveDate::MIN,
+            bills: Vec::new(),
+        }
+    }
+
     pub fn last_day(&self) -> NaiveDate {
         self.next_first_day.pred_opt().unwrap_or(self.first_day)
     }
@@ -72,15 +83,14 @@ pub fn parse_billing(body: &str) -> Result<BillingPeriod, BillingError> {
     let mut seen = std::collections::HashSet::new();
     let mut bills = Vec::with_capacity(doc.bills.len());
     for (i, raw) in doc.bills.iter().enumerate() {
-        let bill = parse_bill(raw).map_err(|(_, detail)| {
-            let id = Obj::parse(raw)
-                .ok()
-                .and_then(|o| req_str(o.get("customer_id"), "customer_id").ok())
-                .unwrap_or_else(|| "?".into());
-            BillingError(format!(
-                "bills[{i}] (customer {id}): {detail}; nothing from this request was stored"
-            ))
-        })?;
+        let bill = read::<BillDoc>(raw.get())
+            .and_then(BillDoc::into_bill)
+            .map_err(|e| {
+                BillingError(format!(
+                    "bills[{i}] (customer {}): {e}; nothing from this request was stored",
+                    customer_id_of(raw)
+                ))
+            })?;
         if !seen.insert(bill.customer_id.clone()) {
             return Err(BillingError(format!(
                 "bills[{i}]: customer {} has two bills in period {}; send one bill per customer",
@@ -97,28 +107,41 @@ pub fn parse_billing(body: &str) -> Result<BillingPeriod, BillingError> {
     })
 }
 
-fn parse_bill(raw: &RawValue) -> FieldResult<Bill> {
-    let o = Obj::parse(raw)?;
-    let tariff_kind = req_str(o.get("tariff_kind"), "tariff_kind")?;
-    if tariff_kind != "two_part" && tariff_kind != "single" {
-        return Err((
-            crate::decode::Reason::BadValue,
-            format!("`tariff_kind` is {tariff_kind:?}; expected two_part or single"),
-        ));
+/// One bill as sent. Negative amounts are legitimate (退补 refunds
+/// re-issue a period), so only the form of a number is checked.
+#[derive(Deserialize)]
+struct BillDoc {
+    customer_id: String,
+    tariff_kind: TariffKind,
+    #[serde(default)]
+    tariff_category: Option<String>,
+    #[serde(deserialize_with = "decimal::required")]
+    energy_kwh: Decimal,
+    #[serde(deserialize_with = "decimal::required")]
+    basic_fee_kva: Decimal,
+    #[serde(deserialize_with = "decimal::required")]
+    basic_fee_yuan: Decimal,
+    #[serde(deserialize_with = "decimal::required")]
+    energy_fee_yuan: Decimal,
+    pf_adjust_applied: bool,
+}
+
+impl BillDoc {
+    fn into_bill(self) -> Result<Bill, DocumentError> {
+        short_text("customer_id", &self.customer_id)?;
+        let tariff_category = self.tariff_category.unwrap_or_default();
+        short_text("tariff_category", &tariff_category)?;
+        Ok(Bill {
+            customer_id: CustomerId::new(&self.customer_id),
+            tariff_kind: self.tariff_kind,
+            tariff_category,
+            energy_kwh: self.energy_kwh,
+            basic_fee_kva: self.basic_fee_kva,
+            basic_fee_yuan: self.basic_fee_yuan,
+            energy_fee_yuan: self.energy_fee_yuan,
+            pf_adjust_applied: self.pf_adjust_applied,
+        })
     }
-    // Negative amounts are legitimate (退补 refunds re-issue a period), so
-    // only the form of a number is checked here.
-    let dec = |field: &str| req_dec(o.get(field), field);
-    Ok(Bill {
-        customer_id: CustomerId::new(&req_str(o.get("customer_id"), "customer_id")?),
-        tariff_category: opt_str(o.get("tariff_category"), "tariff_category")?.unwrap_or_default(),
-        energy_kwh: dec("energy_kwh")?,
-        basic_fee_kva: dec("basic_fee_kva")?,
-        basic_fee_yuan: dec("basic_fee_yuan")?,
-        energy_fee_yuan: dec("energy_fee_yuan")?,
-        pf_adjust_applied: req_bool(o.get("pf_adjust_applied"), "pf_adjust_applied")?,
-        tariff_kind,
-    })
 }
 
 #[cfg(test)]

@@ -8,10 +8,12 @@
 //! payload that pass refuses (malformed JSON, a duplicate field) is decoded
 //! again value by value, which keeps a bad record's error its own.
 
+mod fields;
 mod record_fields;
 
 use crate::archive::MeterIndex;
-use crate::fields::short;
+use crate::closed_set::closed_set;
+use crate::json_text::short;
 use crate::records::{Record, Stream};
 use record_fields::Fields;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -30,36 +32,22 @@ pub struct Rejection {
     pub raw: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Reason {
-    MalformedJson,
-    PayloadTooLarge,
-    NotAnObject,
-    MissingField,
-    WrongType,
-    BadValue,
-    BadTimestamp,
-    UnknownMeter,
-    UnknownTopic,
-    Late,
-}
-
-impl Reason {
-    pub fn label(self) -> &'static str {
-        match self {
-            Reason::MalformedJson => "malformed_json",
-            Reason::PayloadTooLarge => "payload_too_large",
-            Reason::NotAnObject => "not_an_object",
-            Reason::MissingField => "missing_field",
-            Reason::WrongType => "wrong_type",
-            Reason::BadValue => "bad_value",
-            Reason::BadTimestamp => "bad_timestamp",
-            Reason::UnknownMeter => "unknown_meter",
-            Reason::UnknownTopic => "unknown_topic",
-            Reason::Late => "late",
-        }
+closed_set!(
+    /// Why a record was rejected: the `reason` label of the reject counter
+    /// and of a dead letter.
+    Reason {
+        MalformedJson => "malformed_json",
+        PayloadTooLarge => "payload_too_large",
+        NotAnObject => "not_an_object",
+        MissingField => "missing_field",
+        WrongType => "wrong_type",
+        BadValue => "bad_value",
+        BadTimestamp => "bad_timestamp",
+        UnknownMeter => "unknown_meter",
+        UnknownTopic => "unknown_topic",
+        Late => "late",
     }
-}
+);
 
 /// Most characters of raw text kept in a dead letter; the rest is cut.
 pub const DEAD_LETTER_RAW_CHARS: usize = 2048;

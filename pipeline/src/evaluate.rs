@@ -6,11 +6,10 @@
 //! whole column runs.
 
 use crate::archive::Archive;
-use crate::engine::EngineError;
+use crate::engine::{EngineError, Theme};
 use crate::records::MeterEvent;
 use crate::store::RecordStore;
-use crate::tables::{self, MeterDay, Placed, Run};
-use crate::theme::{SourceTable, ThemeDef};
+use crate::tables::{self, MeterDay, Placed, Run, SourceTable};
 use crate::time::{date_to_local_ms, local_ms_to_date, BusinessClock, EpochMs, LocalMs};
 use crate::window::Window;
 use chrono::NaiveDate;
@@ -79,18 +78,18 @@ impl Sources<'_> {
     /// them between its bounds.
     fn batch(
         &self,
-        def: &ThemeDef,
+        theme: &Theme,
         windows: &[Option<Window>],
         range: Option<(EpochMs, EpochMs)>,
         extra: &[MeterEvent],
     ) -> Result<RecordBatch, EngineError> {
-        let table = def.table;
+        let table = theme.table();
         let err = |e: datafusion::arrow::error::ArrowError| EngineError::Table {
             table: table.name(),
             message: e.to_string(),
         };
         let local = |t: i64| self.clock.to_local(t);
-        let reads = |c: &str| def.reads(c);
+        let reads = |c: &str| theme.reads(c);
         let spans: Vec<Span<EpochMs>> = match range {
             Some((a, b)) => vec![(None, a, b)],
             None => windows
@@ -250,12 +249,12 @@ fn runs_of<K: Ord + Copy>(spans: &[Span<K>], keys: &[K], offsets: &[usize]) -> V
 /// plus windows of `fresh` events that closed before they arrived.
 pub fn batches_for_step(
     src: &Sources,
-    def: &ThemeDef,
+    theme: &Theme,
     old: Option<EpochMs>,
     new: EpochMs,
     fresh: &[MeterEvent],
 ) -> Vec<Result<RecordBatch, EngineError>> {
-    let Some(spec) = def.window else {
+    let Some(spec) = theme.def.window else {
         // Row-wise: rows whose time the watermark passed in this step, and
         // fresh events it had passed already.
         let lo = old.unwrap_or(EpochMs::MIN);
@@ -263,7 +262,7 @@ pub fn batches_for_step(
             return Vec::new();
         }
         let extra: Vec<MeterEvent> = fresh.iter().filter(|e| e.ts < lo).cloned().collect();
-        return vec![src.batch(def, &[], Some((lo, new.max(lo))), &extra)];
+        return vec![src.batch(theme, &[], Some((lo, new.max(lo))), &extra)];
     };
     let lo_local = old
         .map(|o| src.clock.to_local(o) - spec.max_len())
@@ -274,7 +273,7 @@ pub fn batches_for_step(
         let end = src.utc(w.end);
         end < new && old.is_none_or(|o| end >= o)
     };
-    for t in src.row_times(def.table, lo_local, hi_local) {
+    for t in src.row_times(theme.table(), lo_local, hi_local) {
         windows.extend(spec.windows_of(t).into_iter().filter(closes));
     }
     if let Some(o) = old {
@@ -291,16 +290,16 @@ pub fn batches_for_step(
     let mut group: Vec<Option<Window>> = Vec::new();
     let mut rows = 0;
     for w in windows {
-        rows += src.rows_in(def.table, &w);
+        rows += src.rows_in(theme.table(), &w);
         group.push(Some(w));
         if rows >= MAX_ROWS_PER_BATCH {
-            out.push(src.batch(def, &group, None, &[]));
+            out.push(src.batch(theme, &group, None, &[]));
             group.clear();
             rows = 0;
         }
     }
     if !group.is_empty() {
-        out.push(src.batch(def, &group, None, &[]));
+        out.push(src.batch(theme, &group, None, &[]));
     }
     out
 }

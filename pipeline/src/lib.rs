@@ -8,14 +8,17 @@
 //! | module | job |
 //! |---|---|
 //! | [`decode`] | MQTT payload → validated records, or rejections with reasons |
+//! | [`documents`] | archive, billing, whitelist and action documents: serde types with field paths |
+//! | [`json_text`] | a JSON value's literal text: exact quantities, strings without a copy |
 //! | [`record_codec`] | the compact binary form of one record |
 //! | [`segment_codec`] | one commit's records of one instant or date, as one stored blob |
 //! | [`store`] | keyed window state, bucketed by instant; a re-sent record replaces the earlier one |
 //! | [`watermark`] | per-stream event-time progress and lateness |
 //! | [`window`] | `tumble` / `hop` / `cumulate` on the business wall clock |
-//! | [`theme`] | a theme file: header, parameters, window rewrite |
+//! | [`theme`] | a theme file: header; parameters and window call rewritten on the syntax tree |
+//! | [`tables`] | the table registry, Arrow builders of event and reference tables, views |
 //! | [`evaluate`] | which windows closed; the source batch for them |
-//! | [`engine`] | DataFusion session per evaluation; output rows → hits |
+//! | [`engine`] | plans a theme once, reads what it reads from the plan, runs it per batch; output rows → hits |
 //! | [`workorder`] | work orders, their life cycle and the open index |
 //! | [`outbox`] | work-order events committed with their cause, delivered to sinks after |
 //! | [`runtime`] | the owner of the live state: ingest, planning, commit, orders, themes |
@@ -23,11 +26,13 @@
 
 pub mod archive;
 pub mod billing;
+mod closed_set;
 pub mod decode;
+pub mod documents;
 pub mod engine;
 pub mod evaluate;
-pub mod fields;
 pub mod ids;
+pub mod json_text;
 pub mod metrics;
 pub mod outbox;
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Prometheus metrics with the names of interfaces.md §6, and the size of
 //! the live state (`jicha_state_*`).
 
+/// One labelled counter, as a source is handed it.
+pub use prometheus::Counter;
 use prometheus::{
     CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder,
 };
@@ -18,6 +20,7 @@ pub struct Metrics {
     pub theme_eval: HistogramVec,
     pub theme_errors: CounterVec,
     pub commit_failures: CounterVec,
+    pub acks_sent: CounterVec,
     pub state_records: GaugeVec,
     pub state_bytes: GaugeVec,
 }
@@ -108,6 +111,11 @@ impl Metrics {
                 "jicha_state_commit_failures_total",
                 "Failed commits to the state backend",
                 &["backend"],
+            ),
+            acks_sent: counter(
+                "jicha_source_acks_sent_total",
+                "Acknowledgements sent to a source after their messages' commit (MQTT: PUBACKs written to the broker)",
+                &["source"],
             ),
             state_records: gauge(
                 "jicha_state_records",

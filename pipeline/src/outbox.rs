@@ -10,8 +10,9 @@ pub mod dispatch;
 pub use dispatch::{Dispatcher, Fault};
 
 use crate::ids::CustomerId;
+use crate::theme::Severity;
 use crate::time::EpochMs;
-use crate::workorder::{HistoryAction, HistoryEntry, Status, WorkOrder};
+use crate::workorder::{Escalation, HistoryAction, HistoryEntry, Status, WorkOrder};
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -49,19 +50,19 @@ pub struct OutboxEvent {
     pub theme: String,
     pub customer_id: CustomerId,
     pub org_code: String,
-    pub severity: String,
+    pub severity: Severity,
     /// The status before (for `state_changed`; otherwise the current one).
     pub from: Status,
     /// The status after.
     pub to: Status,
-    /// The life-cycle action (`create`, `hit`, `escalate`, `dispatch`, …).
-    pub action: String,
+    /// The life-cycle action.
+    pub action: HistoryAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
     /// Windows counted on the order after this event.
     pub hits: u64,
     /// 督办 level after this event.
-    pub escalation: u8,
+    pub escalation: Escalation,
     /// The hit's window (for `workorder_opened` and `hit_added`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_start: Option<EpochMs>,
@@ -83,8 +84,8 @@ impl OutboxEvent {
     ) -> Self {
         let mut e = Self::base(id, kind, wo, wo.updated_at);
         e.action = match kind {
-            EventKind::WorkorderOpened => "create".into(),
-            _ => "hit".into(),
+            EventKind::WorkorderOpened => HistoryAction::Create,
+            _ => HistoryAction::Hit,
         };
         e.actor = Some("jicha".into());
         e.window_start = Some(window.0);
@@ -102,7 +103,7 @@ impl OutboxEvent {
         let mut e = Self::base(id, kind, wo, h.at);
         e.from = h.from;
         e.to = h.to;
-        e.action = h.action.name().into();
+        e.action = h.action;
         e.actor = h.actor.clone();
         e
     }
@@ -116,10 +117,10 @@ impl OutboxEvent {
             theme: wo.theme.clone(),
             customer_id: wo.customer_id.clone(),
             org_code: wo.org_code.clone(),
-            severity: wo.severity.clone(),
+            severity: wo.severity,
             from: wo.status,
             to: wo.status,
-            action: String::new(),
+            action: HistoryAction::Create,
             actor: None,
             hits: wo.hits,
             escalation: wo.escalation,

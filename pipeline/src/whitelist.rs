@@ -1,11 +1,10 @@
 //! 白名单: a customer exempted from a theme between two dates (inclusive).
 //! A hit it covers raises no work order and is kept as a suppressed alert.
 
-use crate::fields::{opt_str, req_date, req_str, Obj};
+use crate::documents::{read, short_text, DocumentError};
 use crate::ids::CustomerId;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,29 +25,43 @@ pub struct Whitelist {
     next: u64,
 }
 
-impl WhitelistEntry {
-    /// Parses a POST body; the id is assigned by [`Whitelist::add`].
-    pub fn parse(body: &str) -> Result<WhitelistEntry, String> {
-        let raw: &RawValue =
-            serde_json::from_str(body).map_err(|e| format!("whitelist entry is not JSON: {e}"))?;
-        let o = Obj::parse(raw).map_err(|(_, d)| d)?;
-        let e = WhitelistEntry {
-            id: String::new(),
-            customer_id: CustomerId::new(&plain(req_str(o.get("customer_id"), "customer_id"))?),
-            theme: plain(req_str(o.get("theme"), "theme"))?,
-            reason: plain(opt_str(o.get("reason"), "reason"))?.unwrap_or_default(),
-            valid_from: plain(req_date(o.get("valid_from"), "valid_from"))?,
-            valid_until: plain(req_date(o.get("valid_until"), "valid_until"))?,
-        };
-        if e.valid_until < e.valid_from {
-            return Err("`valid_until` is before `valid_from`".into());
-        }
-        Ok(e)
-    }
+/// The body of `POST /api/v1/whitelist`, as sent.
+#[derive(Deserialize)]
+struct EntryDoc {
+    customer_id: String,
+    theme: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(with = "crate::time::date_serde")]
+    valid_from: NaiveDate,
+    #[serde(with = "crate::time::date_serde")]
+    valid_until: NaiveDate,
 }
 
-fn plain<T>(r: crate::fields::FieldResult<T>) -> Result<T, String> {
-    r.map_err(|(_, d)| d)
+impl WhitelistEntry {
+    /// Parses a POST body; the id is assigned by [`Whitelist::add`].
+    pub fn parse(body: &str) -> Result<WhitelistEntry, DocumentError> {
+        let doc: EntryDoc = read(body)?;
+        let reason = doc.reason.unwrap_or_default();
+        for (path, text) in [
+            ("customer_id", &doc.customer_id),
+            ("theme", &doc.theme),
+            ("reason", &reason),
+        ] {
+            short_text(path, text)?;
+        }
+        if doc.valid_until < doc.valid_from {
+            return Err(DocumentError::at("valid_until", "is before `valid_from`"));
+        }
+        Ok(WhitelistEntry {
+            id: String::new(),
+            customer_id: CustomerId::new(&doc.customer_id),
+            theme: doc.theme,
+            reason,
+            valid_from: doc.valid_from,
+            valid_until: doc.valid_until,
+        })
+    }
 }
 
 impl Whitelist {
@@ -111,6 +124,7 @@ mod tests {
         assert!(w.covering("over_capacity", &c, d("2026-10-15")).is_none());
         assert!(WhitelistEntry::parse(r#"{"customer_id":"C1"}"#)
             .unwrap_err()
+            .to_string()
             .contains("theme"));
     }
 }

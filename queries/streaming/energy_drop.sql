@@ -22,14 +22,12 @@ FROM (
         SELECT hop(interval '1 day', interval '8 days') AS window,
                customer_id,
                day,
-               sum(kwh)   AS kwh,
-               count(kwh) AS meters
-        FROM meter_day
-        GROUP BY window, customer_id, day
+               kwh
+        FROM customer_day
     ) d
     JOIN customers c ON c.customer_id = d.customer_id
     WHERE c.status = 'normal'
-      AND d.meters = c.meter_count
+      AND d.kwh IS NOT NULL
     GROUP BY d.window, d.customer_id
 ) x
 WHERE x.days = 8

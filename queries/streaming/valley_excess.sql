@@ -11,16 +11,13 @@ WITH daily AS (
     SELECT cumulate(interval '1 day', interval '1 month') AS window,
            customer_id,
            day,
-           sum(kwh_valley)   AS valley_kwh,
-           count(kwh_valley) AS meters
-    FROM meter_day
-    GROUP BY window, customer_id, day
+           kwh_valley AS valley_kwh
+    FROM customer_day
 ),
 month_to_date AS (
     SELECT d.window, d.customer_id, sum(d.valley_kwh) AS valley_kwh_mtd
     FROM daily d
-    JOIN customers c ON c.customer_id = d.customer_id
-    WHERE d.meters = c.meter_count
+    WHERE d.valley_kwh IS NOT NULL
     GROUP BY d.window, d.customer_id
 ),
 judged AS (

@@ -18,14 +18,11 @@ FROM (
         SELECT hop(interval '1 day', interval '$zero_days days') AS window,
                customer_id,
                day,
-               sum(kwh)   AS kwh,
-               count(kwh) AS meters
-        FROM meter_day
-        GROUP BY window, customer_id, day
+               kwh
+        FROM customer_day
     ) d
     JOIN customers c ON c.customer_id = d.customer_id
     WHERE c.status = 'normal'
-      AND d.meters = c.meter_count
       AND d.kwh = 0
     GROUP BY d.window, d.customer_id
 ) z

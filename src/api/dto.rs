@@ -3,10 +3,12 @@
 //! pipeline hands out typed values; only this layer decides their shape.
 
 use jicha_domain::money::round_yuan;
+use jicha_pipeline::decode::Reason;
 use jicha_pipeline::engine::Hit;
 use jicha_pipeline::ids::CustomerId;
 use jicha_pipeline::runtime::{BillingSummary, StreamProgress, ThemeInfo, ThemeKind};
 use jicha_pipeline::state::DeadLetter;
+use jicha_pipeline::theme::Severity;
 use jicha_pipeline::time::{BusinessClock, EpochMs};
 use jicha_pipeline::workorder::{
     Feedback, HistoryAction, HistoryDetail, HitRecord, Status, SuppressedAlert, WorkOrder,
@@ -116,7 +118,7 @@ pub struct WorkOrderDto {
     customer_id: CustomerId,
     org_code: String,
     status: Status,
-    severity: String,
+    severity: Severity,
     first_window_start: String,
     first_window_end: String,
     last_window_end: String,
@@ -162,7 +164,7 @@ impl WorkOrderDto {
             created_at: at(clock, w.created_at),
             updated_at: at(clock, w.updated_at),
             estimated_loss_yuan: w.estimated_loss_yuan.map(|d| round_yuan(d).to_string()),
-            escalation_level: w.escalation,
+            escalation_level: w.escalation.into(),
             feedback: w.feedback.as_ref().map(FeedbackDto::from),
             history,
             hit_history,
@@ -208,7 +210,7 @@ impl SuppressedDto {
 pub struct DeadLetterDto {
     stream: String,
     topic: String,
-    reason: String,
+    reason: Reason,
     detail: String,
     record: String,
     received_at: String,
@@ -262,7 +264,7 @@ pub struct ParamDto {
 pub struct ThemeDto {
     id: String,
     title: String,
-    severity: String,
+    severity: Severity,
     kind: &'static str,
     table: &'static str,
     enabled: bool,

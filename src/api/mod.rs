@@ -3,17 +3,21 @@
 //! and answer with the response types of [`dto`]; the pipeline never sees
 //! HTTP.
 
+mod body;
 mod dto;
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use body::{ActionRequest, ArchiveDocument, Body, ThemeSource};
 use dto::*;
+use jicha_pipeline::billing::BillingPeriod;
+use jicha_pipeline::decode::Reason;
 use jicha_pipeline::runtime::WorkOrderQuery;
+use jicha_pipeline::whitelist::WhitelistEntry;
 use jicha_pipeline::{Monitor, MonitorError};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -105,11 +109,6 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn text(body: &Bytes) -> ApiResult<&str> {
-    std::str::from_utf8(body)
-        .map_err(|e| ApiError(MonitorError::BadRequest(format!("body is not UTF-8: {e}"))))
-}
-
 async fn wallboard() -> Html<&'static str> {
     Html(include_str!("../../dashboards/wallboard.html"))
 }
@@ -140,13 +139,19 @@ async fn metrics(State(m): App) -> Response {
         .into_response()
 }
 
-async fn post_archive(State(m): App, body: Bytes) -> ApiResult<Json<Upserted>> {
-    let upserted = m.upsert_archive(text(&body)?).await?;
+async fn post_archive(
+    State(m): App,
+    Body(ArchiveDocument(customers)): Body<ArchiveDocument>,
+) -> ApiResult<Json<Upserted>> {
+    let upserted = m.upsert_archive(customers).await?;
     Ok(Json(Upserted { upserted }))
 }
 
-async fn post_billing(State(m): App, body: Bytes) -> ApiResult<Json<BillingDto>> {
-    Ok(Json(m.post_billing(text(&body)?).await?.into()))
+async fn post_billing(
+    State(m): App,
+    Body(period): Body<BillingPeriod>,
+) -> ApiResult<Json<BillingDto>> {
+    Ok(Json(m.post_billing(period).await?.into()))
 }
 
 async fn list_workorders(
@@ -168,8 +173,12 @@ async fn get_workorder(State(m): App, Path(id): Path<String>) -> ApiResult<Json<
     }
 }
 
-async fn act(State(m): App, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<WorkOrderDto>> {
-    let w = m.act(&id, text(&body)?).await?;
+async fn act(
+    State(m): App,
+    Path(id): Path<String>,
+    Body(req): Body<ActionRequest>,
+) -> ApiResult<Json<WorkOrderDto>> {
+    let w = m.act(&id, req.action, req.actor).await?;
     Ok(Json(WorkOrderDto::new(w, m.clock(), true)))
 }
 
@@ -180,8 +189,8 @@ async fn list_whitelist(State(m): App) -> Response {
     .into_response()
 }
 
-async fn add_whitelist(State(m): App, body: Bytes) -> ApiResult<Response> {
-    let e = m.add_whitelist(text(&body)?).await?;
+async fn add_whitelist(State(m): App, Body(entry): Body<WhitelistEntry>) -> ApiResult<Response> {
+    let e = m.add_whitelist(entry).await?;
     Ok((StatusCode::CREATED, Json(e)).into_response())
 }
 
@@ -198,28 +207,8 @@ async fn list_themes(State(m): App) -> Json<Items<ThemeDto>> {
     Json(Items { items })
 }
 
-/// The body is the theme's SQL file, or `{"sql": "…"}`.
-fn theme_source(body: &Bytes) -> ApiResult<String> {
-    let t = text(body)?;
-    if t.trim_start().starts_with('{') {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct ThemeBody {
-            sql: String,
-        }
-        return serde_json::from_str::<ThemeBody>(t)
-            .map(|b| b.sql)
-            .map_err(|e| {
-                ApiError(MonitorError::BadRequest(format!(
-                    "expected {{\"sql\": \"…\"}} or the SQL file itself: {e}"
-                )))
-            });
-    }
-    Ok(t.to_string())
-}
-
-async fn add_theme(State(m): App, body: Bytes) -> ApiResult<Response> {
-    let id = m.add_theme(&theme_source(&body)?).await?;
+async fn add_theme(State(m): App, Body(src): Body<ThemeSource>) -> ApiResult<Response> {
+    let id = m.add_theme(&src.0).await?;
     Ok((StatusCode::CREATED, Json(ThemeId { id })).into_response())
 }
 
@@ -249,14 +238,14 @@ async fn dry_run_theme(State(m): App, Path(id): Path<String>) -> ApiResult<Json<
     dry_run(&m, &id).await
 }
 
-async fn dry_run_source(State(m): App, body: Bytes) -> ApiResult<Json<DryRun>> {
-    dry_run(&m, &theme_source(&body)?).await
+async fn dry_run_source(State(m): App, Body(src): Body<ThemeSource>) -> ApiResult<Json<DryRun>> {
+    dry_run(&m, &src.0).await
 }
 
 #[derive(Deserialize)]
 struct DeadLetterQuery {
     stream: Option<String>,
-    reason: Option<String>,
+    reason: Option<Reason>,
     limit: Option<usize>,
 }
 
@@ -265,9 +254,7 @@ async fn dead_letters(
     Query(q): Query<DeadLetterQuery>,
 ) -> Json<Items<DeadLetterDto>> {
     let limit = q.limit.unwrap_or(100).min(10_000);
-    let found = m
-        .dead_letters(q.stream.as_deref(), q.reason.as_deref(), limit)
-        .await;
+    let found = m.dead_letters(q.stream.as_deref(), q.reason, limit).await;
     let items = found
         .into_iter()
         .map(|d| DeadLetterDto::new(d, m.clock()))

@@ -4,11 +4,11 @@
 
 use crate::support::*;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A work order as compared between the two runs.
 type Key = (String, String, String, String);
@@ -65,23 +65,17 @@ fn keys(workorders: &[Value]) -> BTreeSet<Key> {
         .collect()
 }
 
-/// Polls until the set of work orders has not changed for 3 s: the last
-/// batch's evaluation and commit run after its records were counted.
-fn settled(port: u16) -> BTreeSet<Key> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (mut last, mut since) = (keys(&all_workorders(port)), Instant::now());
-    while since.elapsed() < Duration::from_secs(3) {
-        assert!(
-            Instant::now() < deadline,
-            "work orders kept changing for 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-        let now = keys(&all_workorders(port));
-        if now != last {
-            (last, since) = (now, Instant::now());
-        }
+/// How far each theme has evaluated, and what was raised by then.
+struct Outcome {
+    progress: BTreeMap<String, Option<i64>>,
+    workorders: BTreeSet<Key>,
+}
+
+fn outcome(port: u16) -> Outcome {
+    Outcome {
+        progress: evaluated_until(port),
+        workorders: keys(&all_workorders(port)),
     }
-    last
 }
 
 /// The summary figure after `label` ("records accepted 12, …").
@@ -97,8 +91,10 @@ fn figure(summary: &str, label: &str) -> u64 {
         .unwrap_or_else(|| panic!("no number after {label:?} in {summary:?}"))
 }
 
-/// The replay: returns its summary line and its work orders.
-fn replay(dir: &Path, stream: &Path) -> (String, BTreeSet<Key>) {
+/// The replay: returns its summary line and what it raised. The summary
+/// comes once every record is committed and evaluated, and a billing
+/// post answers after its themes ran, so nothing is still to come.
+fn replay(dir: &Path, stream: &Path) -> (String, Outcome) {
     let port = free_port();
     let stderr = std::fs::File::create(dir.join("replay.stderr")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_jicha"))
@@ -137,7 +133,7 @@ fn replay(dir: &Path, stream: &Path) -> (String, BTreeSet<Key>) {
     http(port, "POST", "/api/v1/billing", Some(&billing))
         .unwrap()
         .ok();
-    let workorders = settled(port);
+    let replayed = outcome(port);
     signal_child(&child, "INT");
     let status = wait_exit(&mut child, Duration::from_secs(30));
     if status.is_none() {
@@ -148,7 +144,7 @@ fn replay(dir: &Path, stream: &Path) -> (String, BTreeSet<Key>) {
         "jicha replay did not exit 0 on SIGINT ({status:?}); stderr:\n{}",
         log()
     );
-    (summary, workorders)
+    (summary, replayed)
 }
 
 #[test]
@@ -195,7 +191,19 @@ fn replaying_the_sample_stream_raises_the_work_orders_of_the_mqtt_run() {
         r.status,
         r.body
     );
-    let live = settled(env.http_port);
+    // Every theme as far as in the replay: the same records are in, so
+    // the same windows are closed and evaluated.
+    wait_until(
+        Duration::from_secs(120),
+        &format!(
+            "the MQTT run's themes to evaluate as far as the replay's {:?}",
+            replayed.progress
+        ),
+        &env,
+        || (evaluated_until(env.http_port) == replayed.progress).then_some(()),
+    );
+    let live = outcome(env.http_port).workorders;
+    let replayed = replayed.workorders;
 
     assert!(!live.is_empty(), "the MQTT run raised no work orders");
     let only_live: Vec<_> = live.difference(&replayed).collect();

@@ -96,9 +96,21 @@ fn a_backlog_larger_than_the_internal_queues_is_ingested_and_acknowledged() {
             None
         },
     );
-    // Acks go out within a second once the socket is quiet (30,000 take
-    // ≈ 0.3 s); allow for a loaded CI machine, then crash.
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    // Crash once every PUBACK is written to the broker's socket, and the
+    // broker has had a moment to read them: a process killed with unread
+    // input resets its connection (RST), and the broker's kernel drops what
+    // Mosquitto had not read yet. Mosquitto offers no per-session count of
+    // unacknowledged messages to wait on instead.
+    wait_until(
+        std::time::Duration::from_secs(60),
+        "a PUBACK for every load record",
+        &env,
+        || {
+            let sent = env.metric_sum("jicha_source_acks_sent_total", &[("source", "mqtt")]);
+            (sent >= MESSAGES as f64).then_some(())
+        },
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
     env.restart_app();
     // A new point, published after the crash, arrives after anything the
     // broker still held for the session.

@@ -233,21 +233,7 @@ impl Env {
     /// (`evaluated_until` of `GET /api/v1/themes`, Unix seconds); None
     /// before its first evaluation.
     pub fn evaluated_until(&self) -> std::collections::BTreeMap<String, Option<i64>> {
-        let v = self.get("/api/v1/themes").ok().json();
-        v["items"]
-            .as_array()
-            .unwrap_or_else(|| panic!("GET /api/v1/themes has no items: {v}"))
-            .iter()
-            .map(|t| {
-                let id = t["id"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("theme without id: {t}"));
-                (
-                    id.to_string(),
-                    t["evaluated_until"].as_str().map(parse_rfc3339),
-                )
-            })
-            .collect()
+        evaluated_until(self.http_port)
     }
 
     /// Waits until every theme of `themes` has evaluated its windows up to
@@ -373,4 +359,27 @@ impl Env {
         );
         serde_json::from_str(&r.body).unwrap_or(Value::Null)
     }
+}
+
+/// Per theme, `evaluated_until` of `GET /api/v1/themes` of the jicha on
+/// `port`, in Unix seconds.
+pub fn evaluated_until(port: u16) -> std::collections::BTreeMap<String, Option<i64>> {
+    let v = http(port, "GET", "/api/v1/themes", None)
+        .unwrap_or_else(|e| panic!("GET /api/v1/themes: {e}"))
+        .ok()
+        .json();
+    v["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("GET /api/v1/themes has no items: {v}"))
+        .iter()
+        .map(|t| {
+            let id = t["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("theme without id: {t}"));
+            (
+                id.to_string(),
+                t["evaluated_until"].as_str().map(parse_rfc3339),
+            )
+        })
+        .collect()
 }

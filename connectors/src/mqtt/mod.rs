@@ -61,7 +61,8 @@ pub async fn start(
     s: SourceSettings,
     shutdown: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>> {
-    let (source, session) = MqttSource::connect(&s, shutdown.clone()).await?;
+    let acks_sent = monitor.metrics.acks_sent.with_label_values(&["mqtt"]);
+    let (source, session) = MqttSource::connect(&s, acks_sent, shutdown.clone()).await?;
     let batches = s.batches();
     Ok(tokio::spawn(async move {
         let report = runner::run(monitor, source, batches, shutdown).await;

@@ -6,8 +6,9 @@ use super::acks::{AckId, AckQueue};
 use super::url::BrokerUrl;
 use super::SourceSettings;
 use anyhow::{bail, Result};
+use jicha_pipeline::metrics::Counter;
 use jicha_pipeline::runner::{Acknowledge, Message, Source, TopicRoutes};
-use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS, Request, Subscribe};
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS, Request, Subscribe};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -68,6 +69,7 @@ impl MqttSource {
     /// the routes' filters; the session's input ends when `shutdown` flips.
     pub async fn connect(
         s: &SourceSettings,
+        acks_sent: Counter,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(MqttSource, Session)> {
         let url = BrokerUrl::parse(&s.url)?;
@@ -112,6 +114,7 @@ impl MqttSource {
             acks.clone(),
             s.routes.clone(),
             tx,
+            acks_sent,
             shutdown,
         ));
         Ok((MqttSource { rx, acks }, Session { client, poller }))
@@ -133,6 +136,7 @@ async fn poll(
     acks: MqttAcks,
     routes: TopicRoutes,
     tx: mpsc::Sender<Message<AckId>>,
+    acks_sent: Counter,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -159,6 +163,9 @@ async fn poll(
                     // may be full of acks, and only this task drains it.
                     eventloop.pending.extend(subscriptions(&routes));
                 }
+                // Written to the socket: what tests wait for before a crash
+                // that must not cause redelivery.
+                Ok(Event::Outgoing(Outgoing::PubAck(_))) => acks_sent.inc(),
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "MQTT connection lost; retrying in 1 s");
@@ -173,8 +180,10 @@ async fn poll(
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         loop {
             acks.queue.refill(&acks.client);
-            if eventloop.poll().await.is_err() {
-                break;
+            match eventloop.poll().await {
+                Ok(Event::Outgoing(Outgoing::PubAck(_))) => acks_sent.inc(),
+                Ok(_) => {}
+                Err(_) => break,
             }
         }
     })

@@ -137,7 +137,8 @@ mod tests {
     use super::*;
     use jicha_pipeline::ids::CustomerId;
     use jicha_pipeline::outbox::EventKind;
-    use jicha_pipeline::workorder::Status;
+    use jicha_pipeline::theme::Severity;
+    use jicha_pipeline::workorder::{HistoryAction, Status};
 
     fn event(id: u64) -> OutboxEvent {
         OutboxEvent {
@@ -148,13 +149,13 @@ mod tests {
             theme: "over_capacity".into(),
             customer_id: CustomerId::new("C1"),
             org_code: "41/4107".into(),
-            severity: "high".into(),
+            severity: Severity::High,
             from: Status::Open,
             to: Status::Dispatched,
-            action: "dispatch".into(),
+            action: HistoryAction::Dispatch,
             actor: Some("ops".into()),
             hits: 1,
-            escalation: 0,
+            escalation: Default::default(),
             window_start: None,
             window_end: None,
             assigned_org: Some("41".into()),

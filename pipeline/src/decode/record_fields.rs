@@ -2,9 +2,9 @@
 //! parsed, then checked and typed into a [`Record`]: which fields a stream
 //! has, which are required, and what each must hold.
 
+use super::fields::{opt_num, opt_str, req_meter, req_num, req_str, req_ts, FieldResult};
 use super::Reason;
 use crate::archive::MeterIndex;
-use crate::fields::{opt_num, opt_str, req_meter, req_num, req_str, req_ts, FieldResult};
 use crate::ids::MeterId;
 use crate::records::{Freeze, LoadPoint, MeterEvent, Phases, Record, Stream};
 use crate::time::parse_date;

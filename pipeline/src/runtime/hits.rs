@@ -5,6 +5,7 @@
 use super::{now_ms, Core, Monitor};
 use crate::engine::Hit;
 use crate::state::KEEP_SUPPRESSED;
+use crate::theme::Severity;
 use crate::workorder::{HitOutcome, SuppressedAlert};
 
 impl Monitor {
@@ -35,9 +36,8 @@ impl Monitor {
             let severity = core
                 .themes
                 .get(&hit.theme)
-                .map(|s| s.def.severity.clone())
-                .unwrap_or_else(|| "medium".into());
-            match core.book.apply_hit(&hit, &org, &severity, now) {
+                .map_or(Severity::Medium, |s| s.theme.def.severity);
+            match core.book.apply_hit(&hit, &org, severity, now) {
                 HitOutcome::Created(_) | HitOutcome::Added(_) => {
                     self.metrics.alerts.with_label_values(&[&hit.theme]).inc();
                     if let Some(slot) = core.themes.get_mut(&hit.theme) {

@@ -66,13 +66,13 @@ impl Monitor {
         } else {
             self.metrics
                 .rejected
-                .with_label_values(&[stream, rej.reason.label()])
+                .with_label_values(&[stream, rej.reason.as_str()])
                 .inc();
         }
         let dl = DeadLetter {
             stream: stream.into(),
             topic: topic.into(),
-            reason: rej.reason.label().into(),
+            reason: rej.reason,
             detail: rej.detail,
             record: rej.raw,
             received_at: now_ms(),

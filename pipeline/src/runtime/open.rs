@@ -73,24 +73,27 @@ impl Monitor {
         for e in snap.whitelist {
             core.whitelist.restore(e);
         }
+        let engine = Engine::new(config.clock, config.engine.clone(), &core.archive)?;
         for (name, text) in theme_files {
             let def = ThemeDef::parse(&text, &config.params)
                 .map_err(|e| MonitorError::BadRequest(format!("{name}: {e}")))?;
+            let theme = engine.check(def).await?;
             core.themes
-                .insert(def.id.clone(), ThemeSlot::new(def, true, true));
-        }
-        let engine = Engine::new(config.clock, config.engine.clone(), &core.archive)?;
-        for slot in core.themes.values() {
-            engine.validate(&slot.def).await?;
+                .insert(theme.def.id.clone(), ThemeSlot::new(theme, true, true));
         }
         for t in snap.themes {
-            match ThemeDef::parse(&t.source, &config.params) {
-                Ok(def) if engine.validate(&def).await.is_ok() => {
+            let checked = match ThemeDef::parse(&t.source, &config.params) {
+                Ok(def) => engine.check(def).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match checked {
+                Ok(theme) => {
+                    let id = theme.def.id.clone();
                     core.themes
-                        .insert(def.id.clone(), ThemeSlot::new(def, t.enabled, false));
+                        .insert(id, ThemeSlot::new(theme, t.enabled, false));
                 }
-                _ => {
-                    tracing::warn!(theme = %t.id, "stored runtime theme no longer validates; skipped (re-add it with POST /api/v1/themes)")
+                Err(error) => {
+                    tracing::warn!(theme = %t.id, %error, "stored runtime theme no longer plans; skipped (fix it and re-add it with POST /api/v1/themes)")
                 }
             }
         }

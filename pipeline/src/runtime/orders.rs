@@ -55,9 +55,12 @@ impl Monitor {
     }
 
     /// Applies a life-cycle action given as the request body.
-    pub async fn act(&self, id: &str, body: &str) -> Result<WorkOrder, MonitorError> {
-        let (action, actor) =
-            lifecycle::Action::parse(body).map_err(|e| MonitorError::BadRequest(e.to_string()))?;
+    pub async fn act(
+        &self,
+        id: &str,
+        action: lifecycle::Action,
+        actor: Option<String>,
+    ) -> Result<WorkOrder, MonitorError> {
         let mut core = self.core.lock().await;
         let now = now_ms();
         let res = core

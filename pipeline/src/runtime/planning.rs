@@ -6,13 +6,13 @@
 //! outside the lock, pipelined with the next batch's accept; settling
 //! applies the hits and moves progress only over windows all evaluated.
 
-use super::registry::stream_of;
 use super::{Core, Monitor, MonitorError, StagedCommit};
+use crate::engine::Theme;
 use crate::engine::{EngineError, Hit};
 use crate::evaluate::{self, Sources};
 use crate::records::{MeterEvent, Stream};
 use crate::store::Eviction;
-use crate::theme::{SourceTable, ThemeDef};
+use crate::tables::SourceTable;
 use crate::time::{EpochMs, DAY_MS, HOUR_MS};
 use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::BTreeMap;
@@ -31,7 +31,7 @@ pub struct Evaluation {
 /// One theme's part of an [`Evaluation`]: windows ending in `[old, new)`.
 pub(super) struct Job {
     pub(super) id: String,
-    def: ThemeDef,
+    theme: Theme,
     pub(super) old: Option<EpochMs>,
     pub(super) new: EpochMs,
     pub(super) batches: Vec<Result<RecordBatch, EngineError>>,
@@ -72,18 +72,18 @@ impl Monitor {
     pub(super) fn plan(&self, core: &mut Core) -> Vec<Job> {
         let mut jobs = Vec::new();
         for (id, slot) in core.themes.iter() {
-            if !slot.enabled || slot.def.is_billing() {
+            if !slot.enabled || slot.theme.is_billing() {
                 continue;
             }
-            let def = &slot.def;
-            let Some(stream) = stream_of(def.table) else {
+            let theme = &slot.theme;
+            let Some(stream) = theme.table().stream() else {
                 continue;
             };
             let Some(new) = core.wm.trigger(stream) else {
                 continue;
             };
             let old = core.planned.get(id).copied();
-            let fresh: &[MeterEvent] = if def.table == SourceTable::MeterEvent {
+            let fresh: &[MeterEvent] = if theme.table() == SourceTable::MeterEvent {
                 &core.fresh_events
             } else {
                 &[]
@@ -98,10 +98,10 @@ impl Monitor {
             };
             jobs.push(Job {
                 id: id.clone(),
-                def: def.clone(),
+                theme: theme.clone(),
                 old,
                 new,
-                batches: evaluate::batches_for_step(&sources, def, old, new, fresh),
+                batches: evaluate::batches_for_step(&sources, theme, old, new, fresh),
             });
         }
         for job in &jobs {
@@ -127,7 +127,7 @@ impl Monitor {
         let mut outcome = Ok(());
         for b in batches {
             let run = match b {
-                Ok(batch) => self.engine.run(&job.def, batch).await,
+                Ok(batch) => self.engine.run(&job.theme, batch).await,
                 Err(e) => Err(e),
             };
             match run {
@@ -194,8 +194,8 @@ impl Monitor {
     fn evict(&self, core: &mut Core) {
         let mut keep: BTreeMap<Stream, i64> = BTreeMap::new();
         for slot in core.themes.values().filter(|s| s.enabled) {
-            if let Some(s) = stream_of(slot.def.table) {
-                let len = slot.def.window.map(|w| w.max_len()).unwrap_or(0);
+            if let Some(s) = slot.theme.table().stream() {
+                let len = slot.theme.def.window.map(|w| w.max_len()).unwrap_or(0);
                 let e = keep.entry(s).or_insert(0);
                 *e = (*e).max(len);
             }
@@ -207,7 +207,7 @@ impl Monitor {
             let p = core
                 .themes
                 .iter()
-                .filter(|(_, t)| t.enabled && stream_of(t.def.table) == Some(s))
+                .filter(|(_, t)| t.enabled && t.theme.table().stream() == Some(s))
                 .map(|(id, _)| core.progress.get(id).copied())
                 .min()
                 .flatten()?;

@@ -2,8 +2,8 @@
 //! meters) and billing periods, whose billing themes run when posted.
 
 use super::{Monitor, MonitorError};
-use crate::archive::Archive;
-use crate::billing::{parse_billing, BillingError};
+use crate::archive::Customer;
+use crate::billing::BillingPeriod;
 use crate::decode::{Reason, Rejection};
 use crate::engine::EngineError;
 use crate::ids::CustomerId;
@@ -21,9 +21,7 @@ pub struct BillingSummary {
 
 impl Monitor {
     /// Upserts customers (interfaces.md §3); returns how many.
-    pub async fn upsert_archive(&self, body: &str) -> Result<usize, MonitorError> {
-        let customers =
-            Archive::parse_document(body).map_err(|e| MonitorError::BadRequest(e.to_string()))?;
+    pub async fn upsert_archive(&self, customers: Vec<Customer>) -> Result<usize, MonitorError> {
         let mut core = self.core.lock().await;
         let n = customers.len();
         for c in customers {
@@ -39,9 +37,10 @@ impl Monitor {
     }
 
     /// Stores a billing period and runs the enabled billing themes on it.
-    pub async fn post_billing(&self, body: &str) -> Result<BillingSummary, MonitorError> {
-        let period = parse_billing(body)
-            .map_err(|e: BillingError| MonitorError::BadRequest(e.to_string()))?;
+    pub async fn post_billing(
+        &self,
+        period: BillingPeriod,
+    ) -> Result<BillingSummary, MonitorError> {
         let mut core = self.core.lock().await;
         let unknown: Vec<CustomerId> = period
             .bills
@@ -53,21 +52,21 @@ impl Monitor {
             table: "bill",
             message: e.to_string(),
         })?;
-        let defs: Vec<_> = core
+        let themes: Vec<_> = core
             .themes
             .values()
-            .filter(|s| s.enabled && s.def.is_billing())
-            .map(|s| s.def.clone())
+            .filter(|s| s.enabled && s.theme.is_billing())
+            .map(|s| s.theme.clone())
             .collect();
         let mut hits = Vec::new();
-        for def in &defs {
+        for theme in &themes {
             let timer = std::time::Instant::now();
-            let res = self.engine.run(def, batch.clone()).await;
+            let res = self.engine.run(theme, batch.clone()).await;
             self.metrics
                 .theme_eval
-                .with_label_values(&[&def.id])
+                .with_label_values(&[&theme.def.id])
                 .observe(timer.elapsed().as_secs_f64());
-            if let Some(slot) = core.themes.get_mut(&def.id) {
+            if let Some(slot) = core.themes.get_mut(&theme.def.id) {
                 slot.evaluations += 1;
                 slot.last_error = res.as_ref().err().map(|e| e.to_string());
             }

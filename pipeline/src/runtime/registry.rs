@@ -2,16 +2,15 @@
 //! added through the API (persisted), enabling and disabling, dry runs.
 
 use super::{Monitor, MonitorError};
-use crate::engine::{EngineError, Hit};
+use crate::engine::{EngineError, Hit, Theme};
 use crate::evaluate::{self, Sources};
-use crate::records::Stream;
 use crate::state::StoredTheme;
-use crate::theme::{SourceTable, ThemeDef};
+use crate::theme::{Severity, ThemeDef};
 use crate::time::EpochMs;
 
 /// A theme as loaded, with its counters.
 pub struct ThemeSlot {
-    pub def: ThemeDef,
+    pub theme: Theme,
     pub enabled: bool,
     pub builtin: bool,
     pub hits: u64,
@@ -20,9 +19,9 @@ pub struct ThemeSlot {
 }
 
 impl ThemeSlot {
-    pub(super) fn new(def: ThemeDef, enabled: bool, builtin: bool) -> Self {
+    pub(super) fn new(theme: Theme, enabled: bool, builtin: bool) -> Self {
         ThemeSlot {
-            def,
+            theme,
             enabled,
             builtin,
             hits: 0,
@@ -54,7 +53,7 @@ pub struct ParamInfo {
 pub struct ThemeInfo {
     pub id: String,
     pub title: String,
-    pub severity: String,
+    pub severity: Severity,
     pub kind: ThemeKind,
     pub table: &'static str,
     pub enabled: bool,
@@ -68,34 +67,25 @@ pub struct ThemeInfo {
     pub sql: String,
 }
 
-/// The stream whose watermark closes a theme's windows.
-pub(super) fn stream_of(t: SourceTable) -> Option<Stream> {
-    match t {
-        SourceTable::LoadPoint => Some(Stream::Load),
-        SourceTable::MeterDay => Some(Stream::Freeze),
-        SourceTable::MeterEvent => Some(Stream::Event),
-        SourceTable::Bill => None,
-    }
-}
-
 impl Monitor {
     pub async fn themes(&self) -> Vec<ThemeInfo> {
         let core = self.core.lock().await;
         core.themes
             .values()
             .map(|s| ThemeInfo {
-                id: s.def.id.clone(),
-                title: s.def.title.clone(),
-                severity: s.def.severity.clone(),
-                kind: if s.def.is_billing() {
+                id: s.theme.def.id.clone(),
+                title: s.theme.def.title.clone(),
+                severity: s.theme.def.severity,
+                kind: if s.theme.is_billing() {
                     ThemeKind::Billing
                 } else {
                     ThemeKind::Streaming
                 },
-                table: s.def.table.name(),
+                table: s.theme.table().name(),
                 enabled: s.enabled,
                 builtin: s.builtin,
                 params: s
+                    .theme
                     .def
                     .params
                     .iter()
@@ -114,8 +104,8 @@ impl Monitor {
                 hits: s.hits,
                 evaluations: s.evaluations,
                 last_error: s.last_error.clone(),
-                evaluated_until: core.progress.get(&s.def.id).copied(),
-                sql: s.def.source.clone(),
+                evaluated_until: core.progress.get(&s.theme.def.id).copied(),
+                sql: s.theme.def.source.clone(),
             })
             .collect()
     }
@@ -123,21 +113,15 @@ impl Monitor {
     /// Adds a theme from SQL source: validated (parsed and planned) first; a
     /// bad one changes nothing. It judges windows closing from now on.
     pub async fn add_theme(&self, source: &str) -> Result<String, MonitorError> {
-        let def = ThemeDef::parse(source, &self.config.params)
-            .map_err(|e| MonitorError::BadRequest(e.to_string()))?;
-        self.engine
-            .validate(&def)
-            .await
-            .map_err(|e| MonitorError::BadRequest(e.to_string()))?;
+        let theme = self.check_theme(source).await?;
         let mut core = self.core.lock().await;
-        if core.themes.contains_key(&def.id) {
+        let id = theme.def.id.clone();
+        if core.themes.contains_key(&id) {
             return Err(MonitorError::Conflict(format!(
-                "theme {} exists; choose another id or disable the old one",
-                def.id
+                "theme {id} exists; choose another id or disable the old one"
             )));
         }
-        let id = def.id.clone();
-        if let Some(w) = stream_of(def.table).and_then(|s| core.wm.trigger(s)) {
+        if let Some(w) = theme.table().stream().and_then(|s| core.wm.trigger(s)) {
             core.progress.insert(id.clone(), w);
             core.planned.insert(id.clone(), w);
             core.pending.progress.insert(id.clone(), w);
@@ -149,7 +133,7 @@ impl Monitor {
         };
         core.pending.themes.insert(id.clone(), Some(stored));
         core.themes
-            .insert(id.clone(), super::ThemeSlot::new(def, true, false));
+            .insert(id.clone(), super::ThemeSlot::new(theme, true, false));
         self.flush(&mut core).await?;
         Ok(id)
     }
@@ -164,7 +148,7 @@ impl Monitor {
         if !slot.builtin {
             let stored = StoredTheme {
                 id: id.to_string(),
-                source: slot.def.source.clone(),
+                source: slot.theme.def.source.clone(),
                 enabled,
             };
             core.pending.themes.insert(id.to_string(), Some(stored));
@@ -177,30 +161,39 @@ impl Monitor {
     /// without raising anything.
     pub async fn dry_run(&self, id_or_source: &str) -> Result<Vec<Hit>, MonitorError> {
         let core = self.core.lock().await;
-        let def = match core.themes.get(id_or_source) {
-            Some(s) => s.def.clone(),
-            None => ThemeDef::parse(id_or_source, &self.config.params)
-                .map_err(|e| MonitorError::BadRequest(e.to_string()))?,
+        let theme = match core.themes.get(id_or_source) {
+            Some(s) => s.theme.clone(),
+            None => self.check_theme(id_or_source).await?,
         };
         let mut hits = Vec::new();
-        if def.is_billing() {
+        if theme.is_billing() {
             for p in core.billing.values() {
                 let batch = crate::tables::bill(p).map_err(|e| EngineError::Table {
                     table: "bill",
                     message: e.to_string(),
                 })?;
-                hits.extend(self.engine.run(&def, batch).await?);
+                hits.extend(self.engine.run(&theme, batch).await?);
             }
-        } else if let Some(new) = stream_of(def.table).and_then(|s| core.wm.trigger(s)) {
+        } else if let Some(new) = theme.table().stream().and_then(|s| core.wm.trigger(s)) {
             let sources = Sources {
                 store: &core.store,
                 archive: &core.archive,
                 clock: self.clock(),
             };
-            for b in evaluate::batches_for_step(&sources, &def, None, new, &[]) {
-                hits.extend(self.engine.run(&def, b?).await?);
+            for b in evaluate::batches_for_step(&sources, &theme, None, new, &[]) {
+                hits.extend(self.engine.run(&theme, b?).await?);
             }
         }
         Ok(hits)
+    }
+
+    /// Parses and plans a theme's source: the check every new theme passes.
+    async fn check_theme(&self, source: &str) -> Result<Theme, MonitorError> {
+        let def = ThemeDef::parse(source, &self.config.params)
+            .map_err(|e| MonitorError::BadRequest(e.to_string()))?;
+        self.engine
+            .check(def)
+            .await
+            .map_err(|e| MonitorError::BadRequest(e.to_string()))
     }
 }

@@ -56,7 +56,8 @@ fn meters_resolved_before_an_archive_change_are_looked_up_again() {
         let known = load_message("M1", &m);
         let stale_unknown = load_message("M2", &m);
         // C1 now has meter M2 instead of M1.
-        m.upsert_archive(&archive_doc("C1", "M2")).await.unwrap();
+        let moved = Archive::parse_document(&archive_doc("C1", "M2")).unwrap();
+        m.upsert_archive(moved).await.unwrap();
         let (rep, staged) = ingest(&m, vec![known, stale_unknown]).await;
         staged.commit().await.unwrap();
         assert_eq!((rep.accepted(), rep.rejected), (1, 1));

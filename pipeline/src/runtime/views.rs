@@ -2,6 +2,7 @@
 //! letters and event-time progress.
 
 use super::{Monitor, MonitorError};
+use crate::decode::Reason;
 use crate::records::Stream;
 use crate::state::DeadLetter;
 use crate::time::EpochMs;
@@ -17,8 +18,7 @@ pub struct StreamProgress {
 }
 
 impl Monitor {
-    pub async fn add_whitelist(&self, body: &str) -> Result<WhitelistEntry, MonitorError> {
-        let e = WhitelistEntry::parse(body).map_err(MonitorError::BadRequest)?;
+    pub async fn add_whitelist(&self, e: WhitelistEntry) -> Result<WhitelistEntry, MonitorError> {
         let mut core = self.core.lock().await;
         let e = core.whitelist.add(e);
         core.pending.whitelist.insert(e.id.clone(), Some(e.clone()));
@@ -51,7 +51,7 @@ impl Monitor {
     pub async fn dead_letters(
         &self,
         stream: Option<&str>,
-        reason: Option<&str>,
+        reason: Option<Reason>,
         limit: usize,
     ) -> Vec<DeadLetter> {
         let core = self.core.lock().await;

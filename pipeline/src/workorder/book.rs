@@ -1,10 +1,13 @@
 //! All work orders, the open-per-(theme, customer) index, and what changed
 //! since the last commit: the orders, and the outbox events saying how.
 
-use super::{HistoryAction, HistoryEntry, HitRecord, Status, WorkOrder, RECENT_HITS_KEPT};
+use super::{
+    Escalation, HistoryAction, HistoryEntry, HitRecord, Status, WorkOrder, RECENT_HITS_KEPT,
+};
 use crate::engine::Hit;
 use crate::ids::CustomerId;
 use crate::outbox::{EventId, EventKind, OutboxEvent};
+use crate::theme::Severity;
 use crate::time::EpochMs;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -118,7 +121,7 @@ impl WorkOrderBook {
         &mut self,
         hit: &Hit,
         org_code: &str,
-        default_severity: &str,
+        default_severity: Severity,
         now: EpochMs,
     ) -> HitOutcome {
         let key = (hit.theme.clone(), hit.customer_id.clone());
@@ -177,10 +180,7 @@ impl WorkOrderBook {
             customer_id: hit.customer_id.clone(),
             org_code: org_code.to_string(),
             status: Status::Open,
-            severity: hit
-                .severity
-                .clone()
-                .unwrap_or_else(|| default_severity.to_string()),
+            severity: hit.severity.unwrap_or(default_severity),
             first_window_start: hit.window_start,
             first_window_end: hit.window_end,
             last_window_end: hit.window_end,
@@ -192,7 +192,7 @@ impl WorkOrderBook {
             assigned_org: None,
             feedback: None,
             returns: 0,
-            escalation: 0,
+            escalation: Escalation::None,
             recent_hits: vec![record],
             history: vec![HistoryEntry {
                 at: now,
@@ -252,19 +252,20 @@ mod tests {
     #[test]
     fn one_open_order_per_theme_and_customer() {
         let mut b = WorkOrderBook::default();
-        let HitOutcome::Created(id) = b.apply_hit(&hit("C1", 100), "41/1/2", "high", 0) else {
+        let HitOutcome::Created(id) = b.apply_hit(&hit("C1", 100), "41/1/2", Severity::High, 0)
+        else {
             panic!()
         };
         assert_eq!(
-            b.apply_hit(&hit("C1", 200), "41/1/2", "high", 0),
+            b.apply_hit(&hit("C1", 200), "41/1/2", Severity::High, 0),
             HitOutcome::Added(id.clone())
         );
         assert_eq!(
-            b.apply_hit(&hit("C1", 200), "41/1/2", "high", 0),
+            b.apply_hit(&hit("C1", 200), "41/1/2", Severity::High, 0),
             HitOutcome::AlreadyCounted(id.clone())
         );
         assert_eq!(
-            b.apply_hit(&hit("C1", 50), "41/1/2", "high", 0),
+            b.apply_hit(&hit("C1", 50), "41/1/2", Severity::High, 0),
             HitOutcome::Added(id.clone())
         );
         let wo = b.get(&id).unwrap();
@@ -273,12 +274,12 @@ mod tests {
             (3, 50, 210)
         );
         assert!(matches!(
-            b.apply_hit(&hit("C2", 100), "41/1/2", "high", 0),
+            b.apply_hit(&hit("C2", 100), "41/1/2", Severity::High, 0),
             HitOutcome::Created(_)
         ));
         b.update(&id, |w| w.status = Status::Archived);
         assert!(matches!(
-            b.apply_hit(&hit("C1", 300), "41/1/2", "high", 0),
+            b.apply_hit(&hit("C1", 300), "41/1/2", Severity::High, 0),
             HitOutcome::Created(_)
         ));
         assert_eq!(b.len(), 3);
@@ -288,12 +289,13 @@ mod tests {
     fn changes_are_recorded_as_events_in_order() {
         let mut b = WorkOrderBook::default();
         b.restore_event_seq(EventId(41));
-        let HitOutcome::Created(id) = b.apply_hit(&hit("C1", 100), "41/1/2", "high", 5) else {
+        let HitOutcome::Created(id) = b.apply_hit(&hit("C1", 100), "41/1/2", Severity::High, 5)
+        else {
             panic!()
         };
-        b.apply_hit(&hit("C1", 200), "41/1/2", "high", 6);
+        b.apply_hit(&hit("C1", 200), "41/1/2", Severity::High, 6);
         // A re-evaluation of a counted window is no event.
-        b.apply_hit(&hit("C1", 200), "41/1/2", "high", 7);
+        b.apply_hit(&hit("C1", 200), "41/1/2", Severity::High, 7);
         let dispatch = crate::workorder::Action::Dispatch { org: "41/1".into() };
         b.update(&id, |w| {
             crate::workorder::lifecycle::apply(w, dispatch, Some("ops".into()), 8)
@@ -326,10 +328,10 @@ mod tests {
             && e.theme == "over_capacity"
             && e.customer_id.as_str() == "C1"
             && e.org_code == "41/1/2"
-            && e.severity == "high"));
+            && e.severity == Severity::High));
         assert_eq!(events[2].actor.as_deref(), Some("ops"));
         assert_eq!(events[2].assigned_org.as_deref(), Some("41/1"));
-        assert_eq!(events[3].escalation, 2);
+        assert_eq!(events[3].escalation, Escalation::Escalated);
         assert!(b.take_events().is_empty(), "taken once");
     }
 }

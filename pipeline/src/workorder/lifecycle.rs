@@ -2,10 +2,11 @@
 //! (核查反馈) → review (审核: approve → archived, reject → back to the
 //! handler). Any other move is refused with the reason.
 
-use super::{Feedback, HistoryAction, HistoryDetail, HistoryEntry, Status, WorkOrder};
-use crate::fields::{opt_dec, opt_str, req_bool, req_str, Obj};
+use super::{Escalation, Feedback, HistoryAction, HistoryDetail, HistoryEntry, Status, WorkOrder};
+use crate::documents::{decimal, read, short_text, DocumentError};
 use crate::time::EpochMs;
-use serde_json::value::RawValue;
+use rust_decimal::Decimal;
+use serde::Deserialize;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -28,56 +29,86 @@ pub enum LifecycleError {
     },
 }
 
-fn field<T>(r: crate::fields::FieldResult<T>) -> Result<T, LifecycleError> {
-    r.map_err(|(_, d)| LifecycleError::BadRequest(d))
+/// The body of `POST /api/v1/workorders/{id}/action`, as sent; which of
+/// the optional fields are required depends on `action`.
+#[derive(Deserialize)]
+struct ActionDoc {
+    action: ActionKind,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    org: Option<String>,
+    #[serde(default)]
+    confirmed: Option<bool>,
+    #[serde(default)]
+    measures: Option<String>,
+    #[serde(default, deserialize_with = "decimal::optional")]
+    recovered_kwh: Option<Decimal>,
+    #[serde(default, deserialize_with = "decimal::optional")]
+    recovered_yuan: Option<Decimal>,
+    #[serde(default)]
+    approve: Option<bool>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ActionKind {
+    Dispatch,
+    Accept,
+    Feedback,
+    Review,
+}
+
+fn required<T>(v: Option<T>, field: &str, action: &str) -> Result<T, DocumentError> {
+    v.ok_or_else(|| DocumentError::at(field, format!("is required for action {action}")))
+}
+
+impl ActionDoc {
+    fn into_action(self) -> Result<(Action, Option<String>), DocumentError> {
+        for (path, text) in [
+            ("actor", &self.actor),
+            ("org", &self.org),
+            ("measures", &self.measures),
+            ("reason", &self.reason),
+        ] {
+            short_text(path, text.as_deref().unwrap_or(""))?;
+        }
+        let action = match self.action {
+            ActionKind::Dispatch => Action::Dispatch {
+                org: required(self.org, "org", "dispatch")?,
+            },
+            ActionKind::Accept => Action::Accept,
+            ActionKind::Feedback => Action::Feedback(Feedback {
+                confirmed: required(self.confirmed, "confirmed", "feedback")?,
+                measures: self.measures.unwrap_or_default(),
+                recovered_kwh: self.recovered_kwh,
+                recovered_yuan: self.recovered_yuan,
+            }),
+            ActionKind::Review => {
+                if required(self.approve, "approve", "review")? {
+                    Action::Approve
+                } else {
+                    Action::Reject {
+                        reason: self.reason.unwrap_or_default(),
+                    }
+                }
+            }
+        };
+        Ok((action, self.actor))
+    }
 }
 
 impl Action {
     /// `{"action": "dispatch", "org": "41/4107"}`, `{"action": "accept"}`,
     /// `{"action": "feedback", "confirmed": true, "measures": "…", "recovered_kwh": "…", "recovered_yuan": "…"}`,
-    /// `{"action": "review", "approve": true | false, "reason": "…"}`.
+    /// `{"action": "review", "approve": true | false, "reason": "…"}`;
+    /// each may carry `"actor"`.
     pub fn parse(body: &str) -> Result<(Action, Option<String>), LifecycleError> {
-        let bad = |d: String| LifecycleError::BadRequest(d);
-        let raw: &RawValue =
-            serde_json::from_str(body).map_err(|e| bad(format!("action body is not JSON: {e}")))?;
-        let o = Obj::parse(raw).map_err(|(_, d)| bad(d))?;
-        let actor = field(opt_str(o.get("actor"), "actor"))?;
-        let action = match field(req_str(o.get("action"), "action"))?.as_str() {
-            "dispatch" => Action::Dispatch {
-                org: field(req_str(o.get("org"), "org"))?,
-            },
-            "accept" => Action::Accept,
-            "feedback" => Action::Feedback(Feedback {
-                confirmed: field(req_bool(o.get("confirmed"), "confirmed"))?,
-                measures: field(opt_str(o.get("measures"), "measures"))?.unwrap_or_default(),
-                recovered_kwh: field(opt_dec(o.get("recovered_kwh"), "recovered_kwh"))?,
-                recovered_yuan: field(opt_dec(o.get("recovered_yuan"), "recovered_yuan"))?,
-            }),
-            "review" => {
-                if field(req_bool(o.get("approve"), "approve"))? {
-                    Action::Approve
-                } else {
-                    Action::Reject {
-                        reason: field(opt_str(o.get("reason"), "reason"))?.unwrap_or_default(),
-                    }
-                }
-            }
-            other => {
-                return Err(bad(format!(
-                    "unknown action {other:?}; use dispatch, accept, feedback or review"
-                )));
-            }
-        };
-        Ok((action, actor))
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Action::Dispatch { .. } => "dispatch",
-            Action::Accept => "accept",
-            Action::Feedback(_) => "feedback",
-            Action::Approve | Action::Reject { .. } => "review",
-        }
+        read::<ActionDoc>(body)
+            .and_then(ActionDoc::into_action)
+            .map_err(|e| LifecycleError::BadRequest(e.to_string()))
     }
 
     fn history_action(&self) -> HistoryAction {
@@ -99,7 +130,7 @@ pub fn apply(
 ) -> Result<(), LifecycleError> {
     let from = wo.status;
     let illegal = |hint: &'static str| LifecycleError::Illegal {
-        action: action.name(),
+        action: action.history_action().as_str(),
         status: from.name(),
         hint,
     };
@@ -178,14 +209,14 @@ pub fn apply(
 }
 
 /// 督办: an order not archived `limit_ms` after it was raised is escalated
-/// once (level 2: overdue and escalated).
+/// once, to [`Escalation::Escalated`].
 pub fn escalation_due(wo: &WorkOrder, now: EpochMs, limit_ms: i64) -> bool {
-    wo.status.is_active() && wo.escalation < 2 && now - wo.created_at > limit_ms
+    wo.status.is_active() && wo.escalation < Escalation::Escalated && now - wo.created_at > limit_ms
 }
 
 /// Escalates `wo` and records why; the caller checked [`escalation_due`].
 pub fn escalate(wo: &mut WorkOrder, now: EpochMs, limit_ms: i64) {
-    wo.escalation = 2;
+    wo.escalation = Escalation::Escalated;
     wo.updated_at = now;
     wo.history.push(HistoryEntry {
         at: now,

@@ -4,7 +4,9 @@
 pub mod book;
 pub mod lifecycle;
 
+use crate::closed_set::closed_set;
 use crate::ids::CustomerId;
+use crate::theme::Severity;
 use crate::time::EpochMs;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -60,30 +62,20 @@ pub struct HitRecord {
     pub evidence: serde_json::Map<String, serde_json::Value>,
 }
 
-/// What a history entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HistoryAction {
-    Create,
-    Dispatch,
-    Accept,
-    Feedback,
-    Review,
-    Escalate,
-}
-
-impl HistoryAction {
-    pub fn name(self) -> &'static str {
-        match self {
-            HistoryAction::Create => "create",
-            HistoryAction::Dispatch => "dispatch",
-            HistoryAction::Accept => "accept",
-            HistoryAction::Feedback => "feedback",
-            HistoryAction::Review => "review",
-            HistoryAction::Escalate => "escalate",
-        }
+closed_set!(
+    /// What a history entry or an outbox event records. `hit` (a further
+    /// window on an open order) is an event only: the order keeps its hits
+    /// in `recent_hits`, not in its history.
+    HistoryAction {
+        Create => "create",
+        Hit => "hit",
+        Dispatch => "dispatch",
+        Accept => "accept",
+        Feedback => "feedback",
+        Review => "review",
+        Escalate => "escalate",
     }
-}
+);
 
 /// The particulars of a move; which fields are set depends on the action.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,7 +121,7 @@ pub struct WorkOrder {
     pub customer_id: CustomerId,
     pub org_code: String,
     pub status: Status,
-    pub severity: String,
+    pub severity: Severity,
     pub first_window_start: EpochMs,
     pub first_window_end: EpochMs,
     pub last_window_end: EpochMs,
@@ -141,11 +133,45 @@ pub struct WorkOrder {
     pub assigned_org: Option<String>,
     pub feedback: Option<Feedback>,
     pub returns: u32,
-    /// 督办 level: 0 none, 1 warned, 2 overdue and escalated.
-    pub escalation: u8,
+    pub escalation: Escalation,
     /// The most recent hits (bounded), newest last: evidence history.
     pub recent_hits: Vec<HitRecord>,
     pub history: Vec<HistoryEntry>,
+}
+
+/// 督办 level. Stored and shown as its number (0, 1, 2), as before it
+/// had a name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum Escalation {
+    #[default]
+    None,
+    /// Near its time limit.
+    Warned,
+    /// Past its time limit and escalated to the parent unit.
+    Escalated,
+}
+
+impl From<Escalation> for u8 {
+    fn from(e: Escalation) -> u8 {
+        match e {
+            Escalation::None => 0,
+            Escalation::Warned => 1,
+            Escalation::Escalated => 2,
+        }
+    }
+}
+
+impl TryFrom<u8> for Escalation {
+    type Error = String;
+    fn try_from(n: u8) -> Result<Self, String> {
+        match n {
+            0 => Ok(Escalation::None),
+            1 => Ok(Escalation::Warned),
+            2 => Ok(Escalation::Escalated),
+            _ => Err(format!("escalation level {n} is not 0, 1 or 2")),
+        }
+    }
 }
 
 /// How many hits a work order keeps in its evidence history.

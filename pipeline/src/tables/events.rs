@@ -1,97 +1,17 @@
-//! The tables a theme can read, as Arrow batches. Event tables carry the
-//! hidden window columns the engine fills in; reference tables come from
-//! the archive. `docs/themes.md` lists every column.
+//! The event tables: rows of the window store, and bills, as Arrow batches.
 
-use crate::archive::{Archive, ChangeKind};
+use super::{date32, dec6, dec_builder, Cols, Placed, Reads};
 use crate::billing::BillingPeriod;
 use crate::records::{Freeze, LoadPoint, MeterEvent};
 use crate::theme::{WINDOW_END_COL, WINDOW_START_COL};
 use crate::time::{date_to_local_ms, LocalMs};
-use chrono::NaiveDate;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, StringBuilder,
-    TimestampMillisecondBuilder,
+    BooleanBuilder, Date32Builder, StringBuilder, TimestampMillisecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use rust_decimal::Decimal;
 use std::sync::Arc;
-
-/// Every quantity is `Decimal128(28, 6)`: exact, and wide enough for any
-/// register reading times any multiplier.
-pub const DEC_PRECISION: u8 = 28;
-pub const DEC_SCALE: i8 = 6;
-
-pub fn dec_type() -> DataType {
-    DataType::Decimal128(DEC_PRECISION, DEC_SCALE)
-}
-
-/// Decimal at scale 6 as the i128 Arrow stores. Inputs are bounded at
-/// decode time, so the rescale cannot overflow.
-pub fn dec6(d: Decimal) -> i128 {
-    let mut d = d;
-    d.rescale(DEC_SCALE as u32);
-    d.mantissa()
-}
-
-pub fn date32(d: NaiveDate) -> i32 {
-    crate::time::days_since_epoch(d) as i32
-}
-
-fn dec_builder(n: usize) -> Decimal128Builder {
-    Decimal128Builder::with_capacity(n).with_data_type(dec_type())
-}
-
-/// Columns of one table under construction, all with the same row count.
-struct Cols {
-    fields: Vec<Field>,
-    arrays: Vec<ArrayRef>,
-}
-
-impl Cols {
-    fn new() -> Self {
-        Self {
-            fields: Vec::new(),
-            arrays: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, name: &str, nullable: bool, a: ArrayRef) {
-        self.fields
-            .push(Field::new(name, a.data_type().clone(), nullable));
-        self.arrays.push(a);
-    }
-
-    fn finish(self) -> Result<RecordBatch, ArrowError> {
-        RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.arrays)
-    }
-}
-
-/// Which optional columns of a source table the theme reads
-/// ([`crate::theme::ThemeDef::reads`]); the others are left out of the
-/// table, so a theme summing `p_kw` does not pay for eight other columns.
-pub type Reads<'a> = &'a dyn Fn(&str) -> bool;
-
-macro_rules! dec_cols {
-    ($cols:expr, $reads:expr, $rows:expr, $( $name:literal => $get:expr ),* $(,)?) => {{
-        $(
-            if ($reads)($name) {
-                let mut b = dec_builder($rows.len());
-                for r in $rows.iter() {
-                    b.append_option(($get)(r).map(dec6));
-                }
-                $cols.add($name, true, Arc::new(b.finish()));
-            }
-        )*
-    }};
-}
-
-/// A source row with the customer its meter belongs to.
-pub struct Placed<'a, T> {
-    pub row: &'a T,
-    pub customer_id: &'a str,
-}
 
 fn common_cols<T>(
     cols: &mut Cols,
@@ -298,7 +218,7 @@ pub fn bill(period: &BillingPeriod) -> Result<RecordBatch, ArrowError> {
         ps.append_value(date32(period.first_day));
         pe.append_value(date32(period.last_day()));
         cid.append_value(b.customer_id.as_str());
-        tk.append_value(&b.tariff_kind);
+        tk.append_value(b.tariff_kind.as_str());
         tc.append_value(&b.tariff_category);
         pf.append_value(b.pf_adjust_applied);
     }
@@ -318,70 +238,5 @@ pub fn bill(period: &BillingPeriod) -> Result<RecordBatch, ArrowError> {
         "energy_fee_yuan" => |b: &crate::billing::Bill| Some(b.energy_fee_yuan),
     );
     cols.add("pf_adjust_applied", false, Arc::new(pf.finish()));
-    cols.finish()
-}
-
-/// `customers`: one row per customer of the archive, with `meter_count`.
-pub fn customers(a: &Archive) -> Result<RecordBatch, ArrowError> {
-    let cs: Vec<_> = a.customers().collect();
-    let mut cols = Cols::new();
-    type Text = fn(&crate::archive::Customer) -> &str;
-    let strs: [(&str, Text); 8] = [
-        ("customer_id", |c| c.customer_id.as_str()),
-        ("name", |c| &c.name),
-        ("org_code", |c| &c.org_code),
-        ("usage_category", |c| &c.usage_category),
-        ("tariff_kind", |c| &c.tariff_kind),
-        ("tariff_category", |c| &c.tariff_category),
-        ("basic_fee_mode", |c| &c.basic_fee_mode),
-        ("status", |c| &c.status),
-    ];
-    for (name, get) in strs {
-        let mut b = StringBuilder::new();
-        for c in &cs {
-            b.append_value(get(c));
-        }
-        cols.add(name, false, Arc::new(b.finish()));
-    }
-    dec_cols!(cols, |_: &str| true, cs,
-        "contract_kva" => |c: &&crate::archive::Customer| Some(c.contract_kva),
-        "running_kva" => |c: &&crate::archive::Customer| c.running_kva,
-        "voltage_kv" => |c: &&crate::archive::Customer| c.voltage_kv,
-        "pf_standard" => |c: &&crate::archive::Customer| c.pf_standard,
-    );
-    let mut mc = Int64Builder::new();
-    for c in &cs {
-        mc.append_value(c.meters.len() as i64);
-    }
-    cols.add("meter_count", false, Arc::new(mc.finish()));
-    cols.finish()
-}
-
-/// `capacity_changes`: customer_id, kind (suspend|reduce), kva, start_date,
-/// end_date (null = open-ended).
-pub fn capacity_changes(a: &Archive) -> Result<RecordBatch, ArrowError> {
-    let rows: Vec<_> = a
-        .customers()
-        .flat_map(|c| c.capacity_changes.iter().map(move |ch| (c, ch)))
-        .collect();
-    let mut cols = Cols::new();
-    let (mut cid, mut kind) = (StringBuilder::new(), StringBuilder::new());
-    let (mut sd, mut ed) = (Date32Builder::new(), Date32Builder::new());
-    let mut kva = dec_builder(rows.len());
-    for (c, ch) in &rows {
-        cid.append_value(c.customer_id.as_str());
-        kind.append_value(match ch.kind {
-            ChangeKind::Suspend => "suspend",
-            ChangeKind::Reduce => "reduce",
-        });
-        kva.append_value(dec6(ch.kva));
-        sd.append_value(date32(ch.start));
-        ed.append_option(ch.end.map(date32));
-    }
-    cols.add("customer_id", false, Arc::new(cid.finish()));
-    cols.add("kind", false, Arc::new(kind.finish()));
-    cols.add("kva", false, Arc::new(kva.finish()));
-    cols.add("start_date", false, Arc::new(sd.finish()));
-    cols.add("end_date", true, Arc::new(ed.finish()));
     cols.finish()
 }
