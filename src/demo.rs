@@ -36,7 +36,13 @@ pub async fn run(http: &str, customers: usize) -> Result<()> {
     .await
     .context("starting the monitor")?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let server = crate::serve(monitor.clone(), http, stop_rx.clone()).await?;
+    let server = crate::serve(
+        monitor.clone(),
+        http,
+        crate::auth::Auth::off(),
+        stop_rx.clone(),
+    )
+    .await?;
     // The broker thread needs a moment to listen.
     let mut source = None;
     for _ in 0..50 {

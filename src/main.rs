@@ -2,6 +2,7 @@
 //! non-zero exit; everything below returns them.
 
 mod api;
+mod auth;
 mod config;
 mod demo;
 mod replay;
@@ -163,15 +164,18 @@ pub async fn shutdown_signal() {
 }
 
 /// Serves the API until `shutdown` flips.
+/// Without access control, only on a loopback address.
 pub async fn serve(
     m: Arc<Monitor>,
     addr: &str,
+    auth: Arc<auth::Auth>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
+    auth::check_listen(addr, auth.is_on())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}; check --http (is the port taken?)"))?;
-    let app = api::router(m);
+    let app = api::router(m, auth);
     Ok(tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown.changed().await;
@@ -220,6 +224,8 @@ pub async fn start_outbox(
 
 async fn run(a: RunArgs) -> Result<()> {
     let settings = Settings::load(&a, config::process_env())?;
+    let auth = auth::Auth::open(settings.auth.as_deref(), settings.metrics_public)?;
+    auth::check_listen(&settings.http, auth.is_on())?;
     let config = settings.monitor_config()?;
     let themes = match &settings.themes {
         Some(dir) => themes::from_dir(dir)?,
@@ -233,7 +239,8 @@ async fn run(a: RunArgs) -> Result<()> {
         .context("starting the monitor")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (outbox, outbox_tasks) = start_outbox(backend, &settings.sinks, stop_rx.clone()).await?;
-    let server = serve(monitor.clone(), &settings.http, stop_rx.clone()).await?;
+    auth.reload_on_sighup(stop_rx.clone())?;
+    let server = serve(monitor.clone(), &settings.http, auth, stop_rx.clone()).await?;
     let source = mqtt::start(monitor.clone(), settings.source_settings(), stop_rx.clone()).await?;
     spawn_escalation(monitor.clone(), stop_rx.clone());
     tracing::info!(http = %settings.http, "jicha is running");

@@ -34,7 +34,15 @@ pub async fn run(a: ReplayArgs) -> Result<()> {
     let progress = source.progress();
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = match &a.http {
-        Some(addr) => Some(crate::serve(monitor.clone(), addr, stop_rx.clone()).await?),
+        Some(addr) => Some(
+            crate::serve(
+                monitor.clone(),
+                addr,
+                crate::auth::Auth::off(),
+                stop_rx.clone(),
+            )
+            .await?,
+        ),
         None => None,
     };
     let run = tokio::spawn(runner::run(

@@ -4,6 +4,8 @@
 
 mod support;
 
+#[path = "integration/auth.rs"]
+mod auth;
 #[path = "integration/billing.rs"]
 mod billing;
 #[path = "integration/daily.rs"]

@@ -19,6 +19,7 @@
 //! | [`tables`] | the table registry, Arrow builders of event and reference tables, views |
 //! | [`evaluate`] | which windows closed; the source batch for them |
 //! | [`engine`] | plans a theme once, reads what it reads from the plan, runs it per batch; output rows → hits |
+//! | [`org`] | org codes as paths; a caller's scope (a unit and those below it) |
 //! | [`workorder`] | work orders, their life cycle and the open index |
 //! | [`outbox`] | work-order events committed with their cause, delivered to sinks after |
 //! | [`runtime`] | the owner of the live state: ingest, planning, commit, orders, themes |
@@ -34,6 +35,7 @@ pub mod evaluate;
 pub mod ids;
 pub mod json_text;
 pub mod metrics;
+pub mod org;
 pub mod outbox;
 #[cfg(test)]
 mod proptests;

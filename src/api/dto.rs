@@ -11,8 +11,10 @@ use jicha_pipeline::state::DeadLetter;
 use jicha_pipeline::theme::Severity;
 use jicha_pipeline::time::{BusinessClock, EpochMs};
 use jicha_pipeline::workorder::{
-    Feedback, HistoryAction, HistoryDetail, HitRecord, Status, SuppressedAlert, WorkOrder,
+    Feedback, HistoryAction, HistoryDetail, HitRecord, Rectification, Status, SuppressedAlert,
+    WorkOrder,
 };
+use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -68,15 +70,45 @@ pub struct FeedbackDto {
     measures: String,
     recovered_kwh: Option<String>,
     recovered_yuan: Option<String>,
+    attachments: Vec<String>,
+}
+
+/// Recovered amounts as decimal strings, yuan to the fen.
+fn recovered(kwh: Option<Decimal>, yuan: Option<Decimal>) -> (Option<String>, Option<String>) {
+    (
+        kwh.map(|d| d.to_string()),
+        yuan.map(|d| round_yuan(d).to_string()),
+    )
 }
 
 impl From<&Feedback> for FeedbackDto {
     fn from(f: &Feedback) -> Self {
+        let (recovered_kwh, recovered_yuan) = recovered(f.recovered_kwh, f.recovered_yuan);
         FeedbackDto {
             confirmed: f.confirmed,
             measures: f.measures.clone(),
-            recovered_kwh: f.recovered_kwh.map(|d| d.to_string()),
-            recovered_yuan: f.recovered_yuan.map(|d| round_yuan(d).to_string()),
+            recovered_kwh,
+            recovered_yuan,
+            attachments: f.attachments.clone(),
+        }
+    }
+}
+
+/// 整改成效补录.
+#[derive(Serialize)]
+pub struct RectificationDto {
+    result: String,
+    recovered_kwh: Option<String>,
+    recovered_yuan: Option<String>,
+}
+
+impl From<&Rectification> for RectificationDto {
+    fn from(r: &Rectification) -> Self {
+        let (recovered_kwh, recovered_yuan) = recovered(r.recovered_kwh, r.recovered_yuan);
+        RectificationDto {
+            result: r.result.clone(),
+            recovered_kwh,
+            recovered_yuan,
         }
     }
 }
@@ -88,6 +120,8 @@ pub struct HistoryDto {
     from: Status,
     to: Status,
     actor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<String>,
     detail: Option<HistoryDetail>,
 }
 
@@ -130,6 +164,7 @@ pub struct WorkOrderDto {
     assigned_org: Option<String>,
     escalation_level: u8,
     feedback: Option<FeedbackDto>,
+    rectification: Option<RectificationDto>,
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryDto>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,6 +182,7 @@ impl WorkOrderDto {
                     from: h.from,
                     to: h.to,
                     actor: h.actor.clone(),
+                    role: h.role.clone(),
                     detail: h.detail.clone(),
                 })
                 .collect()
@@ -166,6 +202,7 @@ impl WorkOrderDto {
             estimated_loss_yuan: w.estimated_loss_yuan.map(|d| round_yuan(d).to_string()),
             escalation_level: w.escalation.into(),
             feedback: w.feedback.as_ref().map(FeedbackDto::from),
+            rectification: w.rectification.as_ref().map(RectificationDto::from),
             history,
             hit_history,
             id: w.id,

@@ -6,6 +6,7 @@
 mod body;
 mod dto;
 
+use crate::auth::{authenticate, Auth, Caller, Right};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -18,6 +19,7 @@ use jicha_pipeline::billing::BillingPeriod;
 use jicha_pipeline::decode::Reason;
 use jicha_pipeline::runtime::WorkOrderQuery;
 use jicha_pipeline::whitelist::WhitelistEntry;
+use jicha_pipeline::workorder::Actor;
 use jicha_pipeline::{Monitor, MonitorError};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -36,35 +38,63 @@ const SMALL_LIMIT: usize = 64 << 10;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
-pub fn router(m: Arc<Monitor>) -> Router {
-    let uploads = Router::new()
+/// Every route, with the right its caller's role needs (`auth`), its body
+/// limit and its time limit.
+pub fn router(m: Arc<Monitor>, auth: Arc<Auth>) -> Router {
+    let admin_uploads = Router::new()
         .route("/api/v1/archive", post(post_archive))
         .route("/api/v1/billing", post(post_billing))
+        .route_layer(middleware::from_fn_with_state(Right::Admin, require))
         .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
         .layer(middleware::from_fn(|r, n| within(UPLOAD_TIMEOUT, r, n)));
-    let themes = Router::new()
-        .route("/api/v1/themes", get(list_themes).post(add_theme))
+    let theme_changes = Router::new()
+        .route("/api/v1/themes", post(add_theme))
         .route("/api/v1/themes/dry-run", post(dry_run_source))
         .route("/api/v1/themes/{id}/dry-run", post(dry_run_theme))
-        .layer(DefaultBodyLimit::max(THEME_LIMIT))
-        .layer(middleware::from_fn(|r, n| within(REQUEST_TIMEOUT, r, n)));
-    let rest = Router::new()
-        .route("/", get(wallboard))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/workorders", get(list_workorders))
-        .route("/api/v1/workorders/{id}", get(get_workorder))
-        .route("/api/v1/workorders/{id}/actions", post(act))
-        .route("/api/v1/whitelist", get(list_whitelist).post(add_whitelist))
-        .route("/api/v1/whitelist/{id}", delete(remove_whitelist))
         .route("/api/v1/themes/{id}/enable", post(enable_theme))
         .route("/api/v1/themes/{id}/disable", post(disable_theme))
+        .route_layer(middleware::from_fn_with_state(Right::Themes, require))
+        .layer(DefaultBodyLimit::max(THEME_LIMIT))
+        .layer(middleware::from_fn(|r, n| within(REQUEST_TIMEOUT, r, n)));
+    let admin = Router::new()
+        .route("/api/v1/whitelist", post(add_whitelist))
+        .route("/api/v1/whitelist/{id}", delete(remove_whitelist))
+        .route_layer(middleware::from_fn_with_state(Right::Admin, require));
+    let reads = Router::new()
+        .route("/api/v1/workorders", get(list_workorders))
+        .route("/api/v1/workorders/{id}", get(get_workorder))
+        .route("/api/v1/whitelist", get(list_whitelist))
+        .route("/api/v1/themes", get(list_themes))
         .route("/api/v1/deadletters", get(dead_letters))
         .route("/api/v1/alerts/suppressed", get(suppressed))
         .route("/api/v1/watermarks", get(watermarks))
+        .route_layer(middleware::from_fn_with_state(Right::Read, require));
+    // The right depends on the action: checked in the handler.
+    let actions = Router::new().route("/api/v1/workorders/{id}/actions", post(act));
+    // Open, or (`/metrics` unless `metrics_public`) any valid token: `authenticate`.
+    let open = Router::new()
+        .route("/", get(wallboard))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics));
+    let small = admin
+        .merge(reads)
+        .merge(actions)
+        .merge(open)
         .layer(DefaultBodyLimit::max(SMALL_LIMIT))
         .layer(middleware::from_fn(|r, n| within(REQUEST_TIMEOUT, r, n)));
-    uploads.merge(themes).merge(rest).with_state(m)
+    admin_uploads
+        .merge(theme_changes)
+        .merge(small)
+        .layer(middleware::from_fn_with_state(auth, authenticate))
+        .with_state(m)
+}
+
+/// Refuses (403) a caller whose role lacks the route's right.
+async fn require(State(right): State<Right>, caller: Caller, req: Request, next: Next) -> Response {
+    match caller.require(right) {
+        Ok(()) => next.run(req).await,
+        Err(refused) => refused.into_response(),
+    }
 }
 
 /// Answers 503 when the handler takes longer than `limit`. The handler's
@@ -156,8 +186,10 @@ async fn post_billing(
 
 async fn list_workorders(
     State(m): App,
-    Query(q): Query<WorkOrderQuery>,
+    caller: Caller,
+    Query(mut q): Query<WorkOrderQuery>,
 ) -> Json<Page<WorkOrderDto>> {
+    q.scope = caller.scope;
     let (items, next_cursor) = m.list_workorders(&q).await;
     let items = items
         .into_iter()
@@ -166,8 +198,12 @@ async fn list_workorders(
     Json(Page { items, next_cursor })
 }
 
-async fn get_workorder(State(m): App, Path(id): Path<String>) -> ApiResult<Json<WorkOrderDto>> {
-    match m.workorder(&id).await {
+async fn get_workorder(
+    State(m): App,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WorkOrderDto>> {
+    match m.workorder(&id, &caller.scope).await {
         Some(w) => Ok(Json(WorkOrderDto::new(w, m.clock(), true))),
         None => Err(MonitorError::NotFound(format!("no work order {id}")).into()),
     }
@@ -175,10 +211,29 @@ async fn get_workorder(State(m): App, Path(id): Path<String>) -> ApiResult<Json<
 
 async fn act(
     State(m): App,
+    caller: Caller,
     Path(id): Path<String>,
     Body(req): Body<ActionRequest>,
-) -> ApiResult<Json<WorkOrderDto>> {
-    let w = m.act(&id, req.action, req.actor).await?;
+) -> Result<Json<WorkOrderDto>, Response> {
+    caller
+        .require(if req.action.is_handling() {
+            Right::Handle
+        } else {
+            Right::Audit
+        })
+        .map_err(IntoResponse::into_response)?;
+    // With access control the token's name is the actor, whatever the body says.
+    let actor = Actor {
+        role: caller
+            .name
+            .as_ref()
+            .map(|_| caller.role.as_str().to_string()),
+        name: caller.name.or(req.actor),
+    };
+    let w = m
+        .act(&id, &caller.scope, req.action, actor)
+        .await
+        .map_err(|e| ApiError(e).into_response())?;
     Ok(Json(WorkOrderDto::new(w, m.clock(), true)))
 }
 
@@ -251,10 +306,13 @@ struct DeadLetterQuery {
 
 async fn dead_letters(
     State(m): App,
+    caller: Caller,
     Query(q): Query<DeadLetterQuery>,
 ) -> Json<Items<DeadLetterDto>> {
     let limit = q.limit.unwrap_or(100).min(10_000);
-    let found = m.dead_letters(q.stream.as_deref(), q.reason, limit).await;
+    let found = m
+        .dead_letters(q.stream.as_deref(), q.reason, limit, &caller.scope)
+        .await;
     let items = found
         .into_iter()
         .map(|d| DeadLetterDto::new(d, m.clock()))
@@ -267,8 +325,14 @@ struct LimitQuery {
     limit: Option<usize>,
 }
 
-async fn suppressed(State(m): App, Query(q): Query<LimitQuery>) -> Json<Items<SuppressedDto>> {
-    let found = m.suppressed(q.limit.unwrap_or(100).min(10_000)).await;
+async fn suppressed(
+    State(m): App,
+    caller: Caller,
+    Query(q): Query<LimitQuery>,
+) -> Json<Items<SuppressedDto>> {
+    let found = m
+        .suppressed(q.limit.unwrap_or(100).min(10_000), &caller.scope)
+        .await;
     let items = found
         .into_iter()
         .map(|s| SuppressedDto::new(s, m.clock()))

@@ -31,6 +31,10 @@ pub struct RunArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<String>,
+    /// Token file of the API's access control (see deploy/auth.example.toml) [env: JICHA_AUTH]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<PathBuf>,
     /// Customer archive (JSON) to load [env: JICHA_ARCHIVE]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

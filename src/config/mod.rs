@@ -33,6 +33,11 @@ pub struct Settings {
     pub redis: String,
     /// Address the HTTP API listens on.
     pub http: String,
+    /// The token file (`[[token]]` entries, see `deploy/auth.example.toml`);
+    /// without it the API is open and served on loopback only.
+    pub auth: Option<PathBuf>,
+    /// Serve `/metrics` without a token (for a Prometheus that sends none).
+    pub metrics_public: bool,
     /// The customer archive (JSON) loaded at start.
     pub archive: Option<PathBuf>,
     /// Theme directory; the built-in themes when absent.
@@ -76,6 +81,8 @@ impl Default for Settings {
             mqtt: source.url,
             redis: "redis://127.0.0.1:6379/0".into(),
             http: "127.0.0.1:8080".into(),
+            auth: None,
+            metrics_public: false,
             archive: None,
             themes: None,
             client_id: source.client_id,

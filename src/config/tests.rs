@@ -291,3 +291,22 @@ fn the_example_file_is_valid() {
     let c = s.monitor_config().unwrap();
     assert_eq!(c.follows.get(&Stream::Event), Some(&Some(Stream::Load)));
 }
+
+#[test]
+fn access_control_from_file_environment_and_flag() {
+    let f = file(
+        "auth.toml",
+        "auth = \"/etc/jicha/tokens.toml\"\nmetrics_public = true\n",
+    );
+    let s = Settings::load(&with_file(&f), env(&[])).unwrap();
+    assert_eq!(s.auth.as_deref(), Some(Path::new("/etc/jicha/tokens.toml")));
+    assert!(s.metrics_public);
+    let flags = RunArgs {
+        auth: Some("/run/tokens.toml".into()),
+        ..with_file(&f)
+    };
+    let s = Settings::load(&flags, env(&[("JICHA_METRICS_PUBLIC", "false")])).unwrap();
+    assert_eq!(s.auth.as_deref(), Some(Path::new("/run/tokens.toml")));
+    assert!(!s.metrics_public);
+    assert!(!Settings::default().metrics_public && Settings::default().auth.is_none());
+}

@@ -34,20 +34,41 @@ impl Resp {
     }
 }
 
-fn request_text(host: &str, method: &str, path: &str, body: &str) -> String {
+fn request_text(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     format!(
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+         Content-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
 }
 
 /// One blocking request to `127.0.0.1:port` (30 s read timeout).
 pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Resp> {
+    http_with(port, method, path, &[], body)
+}
+
+/// [`http`] with extra request headers (e.g. `Authorization`).
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<Resp> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let host = format!("127.0.0.1:{port}");
-    s.write_all(request_text(&host, method, path, body.unwrap_or("")).as_bytes())?;
+    s.write_all(request_text(&host, method, path, headers, body.unwrap_or("")).as_bytes())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     parse_response(&raw)
@@ -58,7 +79,7 @@ pub async fn get_async(addr: &str, path: &str, within: Duration) -> KitResult<Re
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let fut = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;
-        s.write_all(request_text(addr, "GET", path, "").as_bytes())
+        s.write_all(request_text(addr, "GET", path, &[], "").as_bytes())
             .await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;

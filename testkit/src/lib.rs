@@ -19,10 +19,10 @@ pub mod wait;
 
 pub use app::App;
 pub use error::{KitError, KitResult};
-pub use http::{enc, http, Resp};
+pub use http::{enc, http, http_with, Resp};
 pub use metrics::{metric_by_label, metric_sum};
 pub use mqtt::{mqtt_options, Publisher};
-pub use process::{signal_child, wait_exit, Proc};
+pub use process::{signal_child, signal_pid, wait_exit, Proc};
 pub use rng::{seeded, Rng, SeededRng};
 pub use services::{find_program, free_port, ServiceOptions, Services};
 pub use wait::wait_for;

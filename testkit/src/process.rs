@@ -106,9 +106,14 @@ impl Drop for Proc {
 
 /// Sends `sig` (e.g. "TERM") to one of our own children, by its pid.
 pub fn signal_child(child: &Child, sig: &str) -> KitResult<()> {
+    signal_pid(child.id(), sig)
+}
+
+/// Sends `sig` to the process `pid` (one of our own children).
+pub fn signal_pid(pid: u32, sig: &str) -> KitResult<()> {
     let st = Command::new("kill")
         .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
+        .arg(pid.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -117,7 +122,7 @@ pub fn signal_child(child: &Child, sig: &str) -> KitResult<()> {
     if st.success() {
         Ok(())
     } else {
-        Err(KitError(format!("kill -{sig} {} failed: {st}", child.id())))
+        Err(KitError(format!("kill -{sig} {pid} failed: {st}")))
     }
 }
 

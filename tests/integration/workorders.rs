@@ -74,10 +74,13 @@ fn workorder_lifecycle_dispatch_accept_feedback_review_archive() {
     let id = w1["id"].as_str().unwrap().to_string();
     assert_eq!(w1["status"], "open");
 
-    assert_409(
-        act(&env, &id, json!({"action": "accept"})),
-        "accept before dispatch",
+    let r = act(&env, &id, json!({"action": "accept"}));
+    assert!(
+        r.body.contains("open") && r.body.contains("allowed now: dispatch, void"),
+        "a 409 names the state and what is allowed: {}",
+        r.body
     );
+    assert_409(r, "accept before dispatch");
     assert_2xx(
         act(&env, &id, json!({"action": "dispatch", "org": "41/4107"})),
         "dispatch",
@@ -105,6 +108,15 @@ fn workorder_lifecycle_dispatch_accept_feedback_review_archive() {
         act(&env, &id, json!({"action": "dispatch", "org": "41/4107"})),
         "dispatch an archived order",
     );
+    // 整改成效补录 after archiving, without reopening.
+    let r = act(
+        &env,
+        &id,
+        json!({"action": "rectify", "result": "已追补电费", "recovered_yuan": "1200.5"}),
+    );
+    let v = assert_2xx(r, "rectify").json();
+    assert_eq!(v["status"], "archived", "{v}");
+    assert_eq!(v["rectification"]["recovered_yuan"], "1200.50", "{v}");
 
     let one = env
         .get(&format!("/api/v1/workorders/{}", enc(&id)))
@@ -128,6 +140,22 @@ fn workorder_lifecycle_dispatch_accept_feedback_review_archive() {
     let open = ids(&env.workorders("status=open"));
     assert_eq!(open, vec![w2["id"].as_str().unwrap().to_string()]);
     assert_eq!(env.get("/api/v1/workorders/NO-SUCH-ORDER").status, 404);
+    // 作废 needs a reason and closes the order.
+    let w2id = w2["id"].as_str().unwrap().to_string();
+    let r = act(&env, &w2id, json!({"action": "void"}));
+    assert_eq!(r.status, 400, "void without a reason: {}", r.body);
+    assert_2xx(
+        act(&env, &w2id, json!({"action": "void", "reason": "重复"})),
+        "void",
+    );
+    assert_eq!(status_of(&env, &w2id), "voided");
+    let r = act(&env, &w2id, json!({"action": "accept"}));
+    assert_eq!(r.status, 409);
+    assert!(
+        r.body.contains("voided") && r.body.contains("closed"),
+        "{}",
+        r.body
+    );
 
     // The archived order is closed: the next period's hit opens a new one.
     env.post_billing("2026-11", vec![pf_missing("P1")]);
@@ -181,7 +209,7 @@ fn workorder_review_rejected_goes_back_to_the_handler() {
     );
     assert_eq!(
         status_of(&env, &id),
-        "accepted",
+        "in_progress",
         "a rejected review returns the order to its handler"
     );
     assert_409(

@@ -5,7 +5,10 @@ use super::builders::*;
 use super::free_port;
 use super::time::{day, parse_rfc3339, Ts};
 use jicha_testkit::process::tail;
-use jicha_testkit::{http, metric_sum, wait_for, App, Publisher, Resp, ServiceOptions, Services};
+use jicha_testkit::{
+    http, http_with, metric_sum, signal_pid, wait_for, App, Publisher, Resp, ServiceOptions,
+    Services,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,6 +20,10 @@ pub struct Env {
     app: Option<App>,
     starts: u32,
     pub publisher: Publisher,
+    /// Sent as `Authorization: Bearer` with every request, when set.
+    pub token: Option<String>,
+    /// Extra flags of `jicha run`.
+    args: Vec<std::ffi::OsString>,
 }
 
 impl Env {
@@ -28,7 +35,31 @@ impl Env {
 
     /// Same on services started with `opts`.
     pub fn start_with(archive: &Value, opts: ServiceOptions) -> Env {
+        Env::start_configured(archive, opts, |_| (Vec::new(), None))
+    }
+
+    /// Started with access control: `tokens` (a `--auth` file's text) is
+    /// written to the scratch directory, and `token` is sent with every
+    /// request of the helpers.
+    pub fn start_with_auth(archive: &Value, tokens: &str, token: &str) -> Env {
+        let tokens = tokens.to_string();
+        let token = token.to_string();
+        Env::start_configured(archive, ServiceOptions::default(), move |dir| {
+            let file = dir.join("auth.toml");
+            std::fs::write(&file, &tokens).unwrap();
+            (vec!["--auth".into(), file.into_os_string()], Some(token))
+        })
+    }
+
+    /// `configure` gets the scratch directory and returns extra flags and
+    /// the token to send.
+    fn start_configured(
+        archive: &Value,
+        opts: ServiceOptions,
+        configure: impl FnOnce(&Path) -> (Vec<std::ffi::OsString>, Option<String>),
+    ) -> Env {
         let svc = Services::start_with(opts);
+        let (args, token) = configure(&svc.dir);
         let archive_file = svc.dir.join("archive.json");
         std::fs::write(
             &archive_file,
@@ -43,6 +74,8 @@ impl Env {
             app: None,
             starts: 0,
             publisher,
+            token,
+            args,
         };
         env.launch();
         env.await_subscription();
@@ -65,7 +98,10 @@ impl Env {
             self.http_port,
             Some(self.archive_file.as_path()),
         );
-        cmd.env_remove("JICHA_CONFIG").env_remove("JICHA_THEMES");
+        cmd.env_remove("JICHA_CONFIG")
+            .env_remove("JICHA_THEMES")
+            .env_remove("JICHA_AUTH")
+            .args(&self.args);
         // Mutation checks only: run the suite against altered theme SQL to
         // see the near-miss assertions fail (unset in normal runs).
         if let Some(dir) = std::env::var_os("JICHA_IT_THEMES") {
@@ -110,6 +146,16 @@ impl Env {
         );
     }
 
+    /// Sends `sig` (e.g. "HUP") to the running app.
+    pub fn signal_app(&self, sig: &str) {
+        let pid = self
+            .app
+            .as_ref()
+            .and_then(App::pid)
+            .expect("jicha is not running");
+        signal_pid(pid, sig).unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// SIGKILL, no goodbye.
     pub fn kill_app(&mut self) {
         if let Some(mut a) = self.app.take() {
@@ -148,10 +194,26 @@ impl Env {
     // ── HTTP ──
 
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
+        self.request_as(self.token.as_deref(), method, path, body)
+    }
+
+    /// A request with `token` (none: without `Authorization`).
+    pub fn request_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Resp {
         let body = body.map(|b| b.to_string());
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .iter()
+            .map(|b| ("Authorization", b.as_str()))
+            .collect();
         let mut last = None;
         for _ in 0..3 {
-            match http(self.http_port, method, path, body.as_deref()) {
+            match http_with(self.http_port, method, path, &headers, body.as_deref()) {
                 Ok(r) => return r,
                 Err(e) => {
                     last = Some(e);
@@ -233,7 +295,7 @@ impl Env {
     /// (`evaluated_until` of `GET /api/v1/themes`, Unix seconds); None
     /// before its first evaluation.
     pub fn evaluated_until(&self) -> std::collections::BTreeMap<String, Option<i64>> {
-        evaluated_until(self.http_port)
+        progress_of(&self.get("/api/v1/themes").ok().json())
     }
 
     /// Waits until every theme of `themes` has evaluated its windows up to
@@ -368,6 +430,11 @@ pub fn evaluated_until(port: u16) -> std::collections::BTreeMap<String, Option<i
         .unwrap_or_else(|e| panic!("GET /api/v1/themes: {e}"))
         .ok()
         .json();
+    progress_of(&v)
+}
+
+/// `evaluated_until` per theme of a `GET /api/v1/themes` answer.
+fn progress_of(v: &Value) -> std::collections::BTreeMap<String, Option<i64>> {
     v["items"]
         .as_array()
         .unwrap_or_else(|| panic!("GET /api/v1/themes has no items: {v}"))

@@ -56,6 +56,20 @@ pub fn read<T: DeserializeOwned>(text: &str) -> Result<T, DocumentError> {
 /// Strings longer than this are refused: no id, name or code is this long.
 pub const MAX_TEXT: usize = 128;
 
+/// Free text (measures, findings, reasons) longer than this is refused.
+pub const MAX_NOTE: usize = 2000;
+
+/// Refuses an over-long free-text field.
+pub fn note_text(path: &str, s: &str) -> Result<(), DocumentError> {
+    if s.chars().count() > MAX_NOTE {
+        return Err(DocumentError::at(
+            path,
+            format!("is longer than {MAX_NOTE} characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses an over-long string field.
 pub fn short_text(path: &str, s: &str) -> Result<(), DocumentError> {
     if s.chars().count() > MAX_TEXT {

@@ -13,7 +13,6 @@ use crate::ids::{CustomerId, MeterId};
 use crate::theme::ThemeDef;
 use crate::time::date_from_days;
 use crate::whitelist::WhitelistEntry;
-use crate::workorder::lifecycle::LifecycleError;
 use crate::workorder::{Action, Feedback};
 use chrono::NaiveDate;
 use proptest::prelude::*;
@@ -305,21 +304,27 @@ fn action() -> impl Strategy<Value = ActionCase> {
         proptest::option::of(text(0)),
         proptest::option::of(decimal(0)),
         proptest::option::of(decimal(0)),
+        proptest::collection::vec(id(), 0..3),
     );
     (
         prop_oneof![
             "[0-9/]{1,12}".prop_map(move |org| (
-                Action::Dispatch { org: org.clone() },
+                Action::Dispatch {
+                    org: Some(org.clone())
+                },
                 fields(vec![("action", s("dispatch")), ("org", s(&org))])
             )),
             Just((Action::Accept, fields(vec![("action", s("accept"))]))),
-            feedback.prop_map(move |(confirmed, measures, kwh, yuan)| {
+            feedback.prop_map(move |(confirmed, measures, kwh, yuan, attachments)| {
                 let a = Action::Feedback(Feedback {
                     confirmed,
                     measures: measures.clone().unwrap_or_default(),
                     recovered_kwh: kwh.as_ref().map(|d| d.value),
                     recovered_yuan: yuan.as_ref().map(|d| d.value),
+                    attachments: attachments.clone(),
                 });
+                let listed: Vec<String> =
+                    attachments.iter().map(|a| json_string(a, false)).collect();
                 (
                     a,
                     fields(vec![
@@ -328,6 +333,7 @@ fn action() -> impl Strategy<Value = ActionCase> {
                         ("measures", measures.map(|m| json_string(&m, false))),
                         ("recovered_kwh", kwh.map(|d| d.json)),
                         ("recovered_yuan", yuan.map(|d| d.json)),
+                        ("attachments", Some(format!("[{}]", listed.join(",")))),
                     ]),
                 )
             }),
@@ -367,7 +373,13 @@ const ACTION_DAMAGE: &[(&str, &str)] = &[
     ),
     (r#"{"org":"41"}"#, "`action`"),
     (r#"{"action":7}"#, "`action`"),
-    (r#"{"action":"dispatch"}"#, "`org`"),
+    (r#"{"action":"void"}"#, "`reason`"),
+    (r#"{"action":"void","reason":" "}"#, "`reason`"),
+    (r#"{"action":"rectify"}"#, "`result`"),
+    (
+        r#"{"action":"feedback","confirmed":true,"attachments":"a"}"#,
+        "`attachments`",
+    ),
     (r#"{"action":"feedback"}"#, "`confirmed`"),
     (r#"{"action":"feedback","confirmed":"yes"}"#, "`confirmed`"),
     (
@@ -479,7 +491,7 @@ proptest! {
         prop_assert_eq!(Action::parse(&object(&f)), Ok(expected));
         let (body, says) = damage;
         match Action::parse(body) {
-            Err(LifecycleError::BadRequest(e)) => prop_assert!(e.contains(says), "{} / {}", says, e),
+            Err(e) => prop_assert!(e.to_string().contains(says), "{} / {}", says, e),
             other => prop_assert!(false, "{body}: {other:?}"),
         }
     }

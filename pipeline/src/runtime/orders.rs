@@ -2,7 +2,8 @@
 //! periodic 督办 pass (the rule itself lives in `workorder::lifecycle`).
 
 use super::{now_ms, Monitor, MonitorError};
-use crate::workorder::{lifecycle, LifecycleError, WorkOrder};
+use crate::org::{covers, Scope};
+use crate::workorder::{lifecycle, Action, Actor, LifecycleError, WorkOrder};
 
 /// A filter that is set and not empty.
 fn given(o: &Option<String>) -> Option<&str> {
@@ -18,6 +19,9 @@ pub struct WorkOrderQuery {
     pub customer_id: Option<String>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
+    /// The caller's; set by the API, never by the query string.
+    #[serde(skip)]
+    pub scope: Scope,
 }
 
 impl WorkOrderQuery {
@@ -25,7 +29,8 @@ impl WorkOrderQuery {
         given(&self.theme).is_none_or(|t| t == w.theme)
             && given(&self.status)
                 .is_none_or(|s| s == w.status.name() || (s == "active" && w.status.is_active()))
-            && given(&self.org).is_none_or(|o| w.org_code.starts_with(o))
+            && given(&self.org).is_none_or(|o| covers(o, &w.org_code))
+            && self.scope.covers(&w.org_code)
             && given(&self.customer_id).is_none_or(|c| c == w.customer_id.as_str())
     }
 }
@@ -50,19 +55,29 @@ impl Monitor {
         (items, next)
     }
 
-    pub async fn workorder(&self, id: &str) -> Option<WorkOrder> {
-        self.core.lock().await.book.get(id).cloned()
+    /// The order, if it exists and `scope` covers it: to a caller, one
+    /// outside its subtree is as missing as one that never was.
+    pub async fn workorder(&self, id: &str, scope: &Scope) -> Option<WorkOrder> {
+        let core = self.core.lock().await;
+        core.book
+            .get(id)
+            .filter(|w| scope.covers(&w.org_code))
+            .cloned()
     }
 
     /// Applies a life-cycle action given as the request body.
     pub async fn act(
         &self,
         id: &str,
-        action: lifecycle::Action,
-        actor: Option<String>,
+        scope: &Scope,
+        action: Action,
+        actor: Actor,
     ) -> Result<WorkOrder, MonitorError> {
         let mut core = self.core.lock().await;
         let now = now_ms();
+        if !core.book.get(id).is_some_and(|w| scope.covers(&w.org_code)) {
+            return Err(MonitorError::NotFound(format!("no work order {id}")));
+        }
         let res = core
             .book
             .update(id, |w| {
@@ -71,7 +86,9 @@ impl Monitor {
             .ok_or_else(|| MonitorError::NotFound(format!("no work order {id}")))?;
         let wo = res.map_err(|e| match e {
             LifecycleError::BadRequest(m) => MonitorError::BadRequest(m),
-            e @ LifecycleError::Illegal { .. } => MonitorError::Conflict(e.to_string()),
+            e @ (LifecycleError::Illegal { .. } | LifecycleError::Conflict(_)) => {
+                MonitorError::Conflict(e.to_string())
+            }
         })?;
         self.flush(&mut core).await?;
         Ok(wo)

@@ -3,6 +3,7 @@
 
 use super::{Monitor, MonitorError};
 use crate::decode::Reason;
+use crate::org::Scope;
 use crate::records::Stream;
 use crate::state::DeadLetter;
 use crate::time::EpochMs;
@@ -41,19 +42,36 @@ impl Monitor {
         Ok(e)
     }
 
-    /// The newest suppressed alerts first.
-    pub async fn suppressed(&self, limit: usize) -> Vec<SuppressedAlert> {
+    /// The newest suppressed alerts of customers in `scope` first.
+    pub async fn suppressed(&self, limit: usize, scope: &Scope) -> Vec<SuppressedAlert> {
         let core = self.core.lock().await;
-        core.suppressed.iter().rev().take(limit).cloned().collect()
+        core.suppressed
+            .iter()
+            .rev()
+            .filter(|s| {
+                core.archive
+                    .customer(&s.customer_id)
+                    .is_some_and(|c| scope.covers(&c.org_code))
+                    || *scope == Scope::All
+            })
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     /// The newest dead letters first, filtered by stream and reason labels.
+    /// A dead letter belongs to no unit (its meter may be unknown), so only
+    /// a province-wide scope sees them.
     pub async fn dead_letters(
         &self,
         stream: Option<&str>,
         reason: Option<Reason>,
         limit: usize,
+        scope: &Scope,
     ) -> Vec<DeadLetter> {
+        if !scope.sees_unowned() {
+            return Vec::new();
+        }
         let core = self.core.lock().await;
         core.dead_letters
             .iter()

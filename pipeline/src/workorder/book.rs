@@ -191,6 +191,7 @@ impl WorkOrderBook {
             estimated_loss_yuan: hit.estimated_loss_yuan,
             assigned_org: None,
             feedback: None,
+            rectification: None,
             returns: 0,
             escalation: Escalation::None,
             recent_hits: vec![record],
@@ -200,6 +201,7 @@ impl WorkOrderBook {
                 from: Status::Open,
                 to: Status::Open,
                 actor: Some("jicha".into()),
+                role: None,
                 detail: None,
             }],
         };
@@ -296,15 +298,26 @@ mod tests {
         b.apply_hit(&hit("C1", 200), "41/1/2", Severity::High, 6);
         // A re-evaluation of a counted window is no event.
         b.apply_hit(&hit("C1", 200), "41/1/2", Severity::High, 7);
-        let dispatch = crate::workorder::Action::Dispatch { org: "41/1".into() };
+        let dispatch = crate::workorder::Action::Dispatch {
+            org: Some("41/1".into()),
+        };
+        let ops = crate::workorder::Actor {
+            name: Some("ops".into()),
+            role: None,
+        };
         b.update(&id, |w| {
-            crate::workorder::lifecycle::apply(w, dispatch, Some("ops".into()), 8)
+            crate::workorder::lifecycle::apply(w, dispatch, ops, 8)
         })
         .unwrap()
         .unwrap();
         // A refused action changes nothing and says nothing.
         let refused = b.update(&id, |w| {
-            crate::workorder::lifecycle::apply(w, crate::workorder::Action::Approve, None, 9)
+            crate::workorder::lifecycle::apply(
+                w,
+                crate::workorder::Action::Approve,
+                Default::default(),
+                9,
+            )
         });
         assert!(matches!(refused, Some(Err(_))));
         b.update(&id, |w| crate::workorder::lifecycle::escalate(w, 10, 0));

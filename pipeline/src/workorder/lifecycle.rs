@@ -1,209 +1,158 @@
-//! The life of a work order: dispatch (派发) → accept (签收) → feedback
-//! (核查反馈) → review (审核: approve → archived, reject → back to the
-//! handler). Any other move is refused with the reason.
+//! The life of a work order, one explicit state machine:
+//!
+//! ```text
+//! open ─dispatch→ dispatched ─accept→ accepted ─start→ in_progress
+//!                     ↑ re-dispatch (from dispatched, accepted, in_progress)
+//! accepted | in_progress ─feedback→ under_review ─review approve→ archived
+//!                                   under_review ─review reject→ in_progress
+//! any active state ─void→ voided          archived ─rectify→ archived
+//! ```
+//!
+//! [`allowed`] is the table; [`apply`] refuses anything else naming the
+//! current state and what is allowed in it, and records every move with its
+//! actor and role. The reviewer must not be the one who gave the feedback.
+//! 督办 ([`escalation_due`]) lives here too.
 
-use super::{Escalation, Feedback, HistoryAction, HistoryDetail, HistoryEntry, Status, WorkOrder};
-use crate::documents::{decimal, read, short_text, DocumentError};
+use super::{Action, Escalation, HistoryAction, HistoryDetail, HistoryEntry, Status, WorkOrder};
 use crate::time::EpochMs;
-use rust_decimal::Decimal;
-use serde::Deserialize;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    Dispatch { org: String },
-    Accept,
-    Feedback(Feedback),
-    Approve,
-    Reject { reason: String },
-}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LifecycleError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("cannot {action} a work order that is {status}: {hint}")]
+    #[error("cannot {action} a work order that is {status}; {}", allowed_text(.allowed))]
     Illegal {
         action: &'static str,
         status: &'static str,
-        hint: &'static str,
+        allowed: &'static [&'static str],
     },
+    #[error("{0}")]
+    Conflict(String),
 }
 
-/// The body of `POST /api/v1/workorders/{id}/action`, as sent; which of
-/// the optional fields are required depends on `action`.
-#[derive(Deserialize)]
-struct ActionDoc {
-    action: ActionKind,
-    #[serde(default)]
-    actor: Option<String>,
-    #[serde(default)]
-    org: Option<String>,
-    #[serde(default)]
-    confirmed: Option<bool>,
-    #[serde(default)]
-    measures: Option<String>,
-    #[serde(default, deserialize_with = "decimal::optional")]
-    recovered_kwh: Option<Decimal>,
-    #[serde(default, deserialize_with = "decimal::optional")]
-    recovered_yuan: Option<Decimal>,
-    #[serde(default)]
-    approve: Option<bool>,
-    #[serde(default)]
-    reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum ActionKind {
-    Dispatch,
-    Accept,
-    Feedback,
-    Review,
-}
-
-fn required<T>(v: Option<T>, field: &str, action: &str) -> Result<T, DocumentError> {
-    v.ok_or_else(|| DocumentError::at(field, format!("is required for action {action}")))
-}
-
-impl ActionDoc {
-    fn into_action(self) -> Result<(Action, Option<String>), DocumentError> {
-        for (path, text) in [
-            ("actor", &self.actor),
-            ("org", &self.org),
-            ("measures", &self.measures),
-            ("reason", &self.reason),
-        ] {
-            short_text(path, text.as_deref().unwrap_or(""))?;
-        }
-        let action = match self.action {
-            ActionKind::Dispatch => Action::Dispatch {
-                org: required(self.org, "org", "dispatch")?,
-            },
-            ActionKind::Accept => Action::Accept,
-            ActionKind::Feedback => Action::Feedback(Feedback {
-                confirmed: required(self.confirmed, "confirmed", "feedback")?,
-                measures: self.measures.unwrap_or_default(),
-                recovered_kwh: self.recovered_kwh,
-                recovered_yuan: self.recovered_yuan,
-            }),
-            ActionKind::Review => {
-                if required(self.approve, "approve", "review")? {
-                    Action::Approve
-                } else {
-                    Action::Reject {
-                        reason: self.reason.unwrap_or_default(),
-                    }
-                }
-            }
-        };
-        Ok((action, self.actor))
+fn allowed_text(allowed: &[&str]) -> String {
+    if allowed.is_empty() {
+        "it is closed: nothing more can be done with it".into()
+    } else {
+        format!("allowed now: {}", allowed.join(", "))
     }
 }
 
-impl Action {
-    /// `{"action": "dispatch", "org": "41/4107"}`, `{"action": "accept"}`,
-    /// `{"action": "feedback", "confirmed": true, "measures": "…", "recovered_kwh": "…", "recovered_yuan": "…"}`,
-    /// `{"action": "review", "approve": true | false, "reason": "…"}`;
-    /// each may carry `"actor"`.
-    pub fn parse(body: &str) -> Result<(Action, Option<String>), LifecycleError> {
-        read::<ActionDoc>(body)
-            .and_then(ActionDoc::into_action)
-            .map_err(|e| LifecycleError::BadRequest(e.to_string()))
-    }
+/// Who moves an order: a token's name and role, or (without access
+/// control) whatever the request said.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Actor {
+    pub name: Option<String>,
+    pub role: Option<String>,
+}
 
-    fn history_action(&self) -> HistoryAction {
-        match self {
-            Action::Dispatch { .. } => HistoryAction::Dispatch,
-            Action::Accept => HistoryAction::Accept,
-            Action::Feedback(_) => HistoryAction::Feedback,
-            Action::Approve | Action::Reject { .. } => HistoryAction::Review,
-        }
+/// The actions allowed in each state.
+pub fn allowed(status: Status) -> &'static [&'static str] {
+    match status {
+        Status::Open => &["dispatch", "void"],
+        Status::Dispatched => &["dispatch", "accept", "void"],
+        Status::Accepted => &["dispatch", "start", "feedback", "void"],
+        Status::InProgress => &["dispatch", "feedback", "void"],
+        Status::UnderReview => &["review", "void"],
+        Status::Archived => &["rectify"],
+        Status::Voided => &[],
     }
+}
+
+/// The county of an org path (`41/4107/410727/01` → `41/4107/410727`).
+fn county_of(org: &str) -> String {
+    org.split('/').take(3).collect::<Vec<_>>().join("/")
+}
+
+/// Who gave the feedback now under review.
+fn handler(wo: &WorkOrder) -> Option<&str> {
+    wo.history
+        .iter()
+        .rev()
+        .find(|h| h.action == HistoryAction::Feedback)
+        .and_then(|h| h.actor.as_deref())
 }
 
 /// Moves `wo` by `action`, recording it in the history.
 pub fn apply(
     wo: &mut WorkOrder,
     action: Action,
-    actor: Option<String>,
+    actor: Actor,
     now: EpochMs,
 ) -> Result<(), LifecycleError> {
     let from = wo.status;
-    let illegal = |hint: &'static str| LifecycleError::Illegal {
-        action: action.history_action().as_str(),
-        status: from.name(),
-        hint,
-    };
-    if action == Action::Accept && from == Status::Open {
-        return Err(illegal("dispatch it to an org unit first"));
+    let kind = action.history_action();
+    if !allowed(from).contains(&kind.as_str()) {
+        return Err(LifecycleError::Illegal {
+            action: kind.as_str(),
+            status: from.name(),
+            allowed: allowed(from),
+        });
     }
-    let (to, detail) = match (&action, from) {
-        (Action::Dispatch { org }, Status::Open | Status::Dispatched) => {
-            if !(org == &wo.org_code
-                || wo.org_code.starts_with(&format!("{org}/"))
-                || org.starts_with(&format!("{}/", wo.org_code)))
-            {
-                return Err(LifecycleError::BadRequest(format!(
+    let bad = |m: String| Err(LifecycleError::BadRequest(m));
+    let mut detail = HistoryDetail::default();
+    let to = match action {
+        Action::Dispatch { org } => {
+            let org = org.unwrap_or_else(|| county_of(&wo.org_code));
+            if !(crate::org::covers(&org, &wo.org_code) || crate::org::covers(&wo.org_code, &org)) {
+                return bad(format!(
                     "org {org} is not on the path of the customer's unit {}; dispatch within that unit's chain",
                     wo.org_code
-                )));
-            }
-            wo.assigned_org = Some(org.clone());
-            (
-                Status::Dispatched,
-                Some(HistoryDetail {
-                    org: Some(org.clone()),
-                    ..Default::default()
-                }),
-            )
-        }
-        (Action::Accept, Status::Dispatched) => (Status::Accepted, None),
-        (Action::Feedback(fb), Status::Accepted) => {
-            if fb.confirmed && fb.measures.trim().is_empty() {
-                return Err(LifecycleError::BadRequest(
-                    "a confirmed finding needs `measures` (整改措施)".into(),
                 ));
             }
-            wo.feedback = Some(fb.clone());
-            (
-                Status::UnderReview,
-                Some(HistoryDetail {
-                    confirmed: Some(fb.confirmed),
-                    ..Default::default()
-                }),
-            )
+            wo.assigned_org = Some(org.clone());
+            detail.org = Some(org);
+            Status::Dispatched
         }
-        (Action::Approve, Status::UnderReview) => (Status::Archived, None),
-        (Action::Reject { reason }, Status::UnderReview) => {
-            wo.returns += 1;
-            (
-                Status::Accepted,
-                Some(HistoryDetail {
-                    reason: Some(reason.clone()),
-                    ..Default::default()
-                }),
-            )
+        Action::Accept => Status::Accepted,
+        Action::Start { findings } => {
+            detail.note = Some(findings).filter(|f| !f.trim().is_empty());
+            Status::InProgress
         }
-        (Action::Dispatch { .. }, _) => {
-            return Err(illegal(
-                "only open or dispatched orders can be (re)dispatched",
-            ))
+        Action::Feedback(fb) => {
+            if fb.confirmed && fb.measures.trim().is_empty() {
+                return bad("a confirmed finding needs `measures` (整改措施)".into());
+            }
+            detail.confirmed = Some(fb.confirmed);
+            wo.feedback = Some(fb);
+            Status::UnderReview
         }
-        (Action::Accept, _) => return Err(illegal("only a dispatched order can be accepted")),
-        (Action::Feedback(_), _) => return Err(illegal("accept the order before giving feedback")),
-        (Action::Approve | Action::Reject { .. }, _) => {
-            return Err(illegal("only an order under review can be reviewed"))
+        Action::Approve | Action::Reject { .. } => {
+            if actor.name.is_some() && actor.name.as_deref() == handler(wo) {
+                return Err(LifecycleError::Conflict(format!(
+                    "{} gave the feedback and may not review it; another auditor reviews",
+                    actor.name.as_deref().unwrap_or_default()
+                )));
+            }
+            match action {
+                Action::Reject { reason } => {
+                    wo.returns += 1;
+                    detail.reason = Some(reason);
+                    Status::InProgress
+                }
+                _ => Status::Archived,
+            }
+        }
+        Action::Void { reason } => {
+            detail.reason = Some(reason);
+            Status::Voided
+        }
+        Action::Rectify(r) => {
+            detail.note = Some(r.result.clone());
+            wo.rectification = Some(r);
+            Status::Archived
         }
     };
     wo.status = to;
     wo.updated_at = now;
     wo.history.push(HistoryEntry {
         at: now,
-        action: action.history_action(),
+        action: kind,
         from,
         to,
-        actor,
-        detail,
+        actor: actor.name,
+        role: actor.role,
+        detail: (detail != HistoryDetail::default()).then_some(detail),
     });
     Ok(())
 }
@@ -224,6 +173,7 @@ pub fn escalate(wo: &mut WorkOrder, now: EpochMs, limit_ms: i64) {
         from: wo.status,
         to: wo.status,
         actor: Some("jicha".into()),
+        role: None,
         detail: Some(HistoryDetail {
             reason: Some("overdue".into()),
             limit_hours: Some(limit_ms / crate::time::HOUR_MS),
@@ -231,3 +181,6 @@ pub fn escalate(wo: &mut WorkOrder, now: EpochMs, limit_ms: i64) {
         }),
     });
 }
+
+#[cfg(test)]
+mod tests;

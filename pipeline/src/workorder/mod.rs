@@ -1,6 +1,7 @@
 //! 稽查工作单: a theme's findings for one customer, from the first hit to
 //! archive. At most one is open per (theme, customer); further hits add to it.
 
+pub mod action;
 pub mod book;
 pub mod lifecycle;
 
@@ -11,8 +12,9 @@ use crate::time::EpochMs;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub use action::Action;
 pub use book::{HitOutcome, SuppressedAlert, WorkOrderBook};
-pub use lifecycle::{Action, LifecycleError};
+pub use lifecycle::{Actor, LifecycleError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,19 +25,25 @@ pub enum Status {
     Dispatched,
     /// 签收: the unit took it.
     Accepted,
+    /// 处理/核查: on site.
+    InProgress,
     /// 核查反馈 submitted, waiting for 审核.
     UnderReview,
     /// 归档: approved and closed.
     Archived,
+    /// 作废: closed without a finding.
+    Voided,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 7] = [
         Status::Open,
         Status::Dispatched,
         Status::Accepted,
+        Status::InProgress,
         Status::UnderReview,
         Status::Archived,
+        Status::Voided,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,14 +51,17 @@ impl Status {
             Status::Open => "open",
             Status::Dispatched => "dispatched",
             Status::Accepted => "accepted",
+            Status::InProgress => "in_progress",
             Status::UnderReview => "under_review",
             Status::Archived => "archived",
+            Status::Voided => "voided",
         }
     }
 
-    /// Anything not archived counts as open for the one-per-customer rule.
+    /// Anything not archived or voided counts as open for the
+    /// one-per-customer rule.
     pub fn is_active(self) -> bool {
-        self != Status::Archived
+        !matches!(self, Status::Archived | Status::Voided)
     }
 }
 
@@ -71,8 +82,11 @@ closed_set!(
         Hit => "hit",
         Dispatch => "dispatch",
         Accept => "accept",
+        Start => "start",
         Feedback => "feedback",
         Review => "review",
+        Void => "void",
+        Rectify => "rectify",
         Escalate => "escalate",
     }
 );
@@ -86,9 +100,12 @@ pub struct HistoryDetail {
     /// Feedback: whether the finding was confirmed on site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmed: Option<bool>,
-    /// Review rejected, or escalation: why.
+    /// Review rejected, void, or escalation: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Start: what was found on site; rectify: the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Escalation: the time limit that passed, in hours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_hours: Option<i64>,
@@ -102,6 +119,9 @@ pub struct HistoryEntry {
     pub to: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The actor's role, with access control.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<HistoryDetail>,
 }
@@ -110,6 +130,17 @@ pub struct HistoryEntry {
 pub struct Feedback {
     pub confirmed: bool,
     pub measures: String,
+    pub recovered_kwh: Option<Decimal>,
+    pub recovered_yuan: Option<Decimal>,
+    /// References to photos and documents kept elsewhere.
+    #[serde(default)]
+    pub attachments: Vec<String>,
+}
+
+/// 整改成效补录: the rectification's result, added after archiving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rectification {
+    pub result: String,
     pub recovered_kwh: Option<Decimal>,
     pub recovered_yuan: Option<Decimal>,
 }
@@ -132,6 +163,8 @@ pub struct WorkOrder {
     pub estimated_loss_yuan: Option<Decimal>,
     pub assigned_org: Option<String>,
     pub feedback: Option<Feedback>,
+    #[serde(default)]
+    pub rectification: Option<Rectification>,
     pub returns: u32,
     pub escalation: Escalation,
     /// The most recent hits (bounded), newest last: evidence history.
