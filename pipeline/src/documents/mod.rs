@@ -59,26 +59,24 @@ pub const MAX_TEXT: usize = 128;
 /// Free text (measures, findings, reasons) longer than this is refused.
 pub const MAX_NOTE: usize = 2000;
 
-/// Refuses an over-long free-text field.
-pub fn note_text(path: &str, s: &str) -> Result<(), DocumentError> {
-    if s.chars().count() > MAX_NOTE {
+fn within(path: &str, s: &str, max: usize) -> Result<(), DocumentError> {
+    if s.chars().count() > max {
         return Err(DocumentError::at(
             path,
-            format!("is longer than {MAX_NOTE} characters"),
+            format!("is longer than {max} characters"),
         ));
     }
     Ok(())
 }
 
+/// Refuses an over-long free-text field.
+pub fn note_text(path: &str, s: &str) -> Result<(), DocumentError> {
+    within(path, s, MAX_NOTE)
+}
+
 /// Refuses an over-long string field.
 pub fn short_text(path: &str, s: &str) -> Result<(), DocumentError> {
-    if s.chars().count() > MAX_TEXT {
-        return Err(DocumentError::at(
-            path,
-            format!("is longer than {MAX_TEXT} characters"),
-        ));
-    }
-    Ok(())
+    within(path, s, MAX_TEXT)
 }
 
 /// The `customer_id` of an element that failed to read, to name it in the
