@@ -117,7 +117,7 @@ async fn apply_whitelist(monitor: &Monitor, path: &Path) -> Result<()> {
     for (i, e) in entries.iter().enumerate() {
         let at = || format!("whitelist file {}, entry {}", path.display(), i + 1);
         let entry = WhitelistEntry::parse(e.get()).with_context(at)?;
-        monitor.add_whitelist(entry).await.with_context(at)?;
+        monitor.add_whitelist(entry, None).await.with_context(at)?;
     }
     tracing::info!(entries = entries.len(), "whitelist applied");
     Ok(())

@@ -10,6 +10,7 @@ use jicha_pipeline::runtime::{BillingSummary, StreamProgress, ThemeInfo, ThemeKi
 use jicha_pipeline::state::DeadLetter;
 use jicha_pipeline::theme::Severity;
 use jicha_pipeline::time::{BusinessClock, EpochMs};
+use jicha_pipeline::whitelist::WhitelistEntry;
 use jicha_pipeline::workorder::{
     Feedback, HistoryAction, HistoryDetail, HitRecord, Rectification, Status, SuppressedAlert,
     WorkOrder,
@@ -392,6 +393,28 @@ impl From<BillingSummary> for BillingDto {
             unknown_customers: b.unknown_customers,
             hits: b.hits,
             workorders_created: b.workorders_created,
+        }
+    }
+}
+
+/// A whitelist entry; `removed_at` and `removed_by` once it is removed.
+#[derive(Serialize)]
+pub struct WhitelistDto {
+    #[serde(flatten)]
+    entry: WhitelistEntry,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    removed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    removed_by: Option<String>,
+}
+
+impl WhitelistDto {
+    pub fn new(mut entry: WhitelistEntry, clock: &BusinessClock) -> Self {
+        let removed = entry.removed.take();
+        WhitelistDto {
+            removed_at: removed.as_ref().map(|r| at(clock, r.at)),
+            removed_by: removed.and_then(|r| r.by),
+            entry,
         }
     }
 }

@@ -237,20 +237,57 @@ async fn act(
     Ok(Json(WorkOrderDto::new(w, m.clock(), true)))
 }
 
-async fn list_whitelist(State(m): App) -> Response {
-    Json(Items {
-        items: m.whitelist().await,
-    })
-    .into_response()
+#[derive(Deserialize)]
+struct WhitelistQuery {
+    /// `history`: removed entries too.
+    include: Option<String>,
 }
 
-async fn add_whitelist(State(m): App, Body(entry): Body<WhitelistEntry>) -> ApiResult<Response> {
-    let e = m.add_whitelist(entry).await?;
-    Ok((StatusCode::CREATED, Json(e)).into_response())
+async fn list_whitelist(
+    State(m): App,
+    Query(q): Query<WhitelistQuery>,
+) -> ApiResult<Json<Items<WhitelistDto>>> {
+    let history = match q.include.as_deref() {
+        None | Some("") => false,
+        Some("history") => true,
+        Some(other) => {
+            return Err(ApiError(MonitorError::BadRequest(format!(
+                "include={other}: the only choice is include=history"
+            ))))
+        }
+    };
+    let items = m.whitelist(history).await;
+    let items = items
+        .into_iter()
+        .map(|e| WhitelistDto::new(e, m.clock()))
+        .collect();
+    Ok(Json(Items { items }))
 }
 
-async fn remove_whitelist(State(m): App, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(m.remove_whitelist(&id).await?).into_response())
+/// With access control the posting admin approves the entry, and it must
+/// name its requester, someone else.
+async fn add_whitelist(
+    State(m): App,
+    caller: Caller,
+    Body(entry): Body<WhitelistEntry>,
+) -> ApiResult<Response> {
+    if caller.name.is_some() && entry.requester.is_none() {
+        return Err(ApiError(MonitorError::BadRequest(
+            "`requester`: name who asked for the exemption; you, the admin posting it, approve it"
+                .into(),
+        )));
+    }
+    let e = m.add_whitelist(entry, caller.name).await?;
+    Ok((StatusCode::CREATED, Json(WhitelistDto::new(e, m.clock()))).into_response())
+}
+
+async fn remove_whitelist(
+    State(m): App,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WhitelistDto>> {
+    let e = m.remove_whitelist(&id, caller.name).await?;
+    Ok(Json(WhitelistDto::new(e, m.clock())))
 }
 
 async fn list_themes(State(m): App) -> Json<Items<ThemeDto>> {

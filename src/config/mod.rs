@@ -54,6 +54,8 @@ pub struct Settings {
     pub escalate_after: Millis,
     /// A theme evaluation running longer fails.
     pub eval_timeout: Millis,
+    /// A whitelist entry valid for more days is refused.
+    pub whitelist_max_days: u32,
     /// Per-stream settings, `[streams.load]` etc.
     pub streams: BTreeMap<String, StreamConfig>,
     /// Theme parameter overrides, e.g. `over_capacity_ratio = 1.25`.
@@ -91,6 +93,7 @@ impl Default for Settings {
             max_payload_bytes: monitor.max_payload_bytes,
             escalate_after: Millis(monitor.escalate_after_ms),
             eval_timeout: Millis::of(monitor.engine.eval_timeout),
+            whitelist_max_days: u32::try_from(monitor.whitelist_max_days).unwrap_or(u32::MAX),
             streams: BTreeMap::new(),
             params: BTreeMap::new(),
             sinks: Vec::new(),
@@ -106,6 +109,7 @@ impl Settings {
             clock: BusinessClock::parse_tz(&self.timezone).map_err(anyhow::Error::msg)?,
             max_payload_bytes: self.max_payload_bytes,
             escalate_after_ms: self.escalate_after.0,
+            whitelist_max_days: i64::from(self.whitelist_max_days),
             ..MonitorConfig::default()
         };
         c.engine.eval_timeout = std::time::Duration::from_millis(self.eval_timeout.0.max(1) as u64);

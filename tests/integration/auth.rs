@@ -246,6 +246,26 @@ fn tokens_decide_who_sees_and_does_what() {
     let entry = json!({"customer_id": "CA", "theme": "two_part_missing", "valid_from": "2026-10-01", "valid_until": "2026-10-31"});
     let r = env.request_as(Some(ENGINEER), "POST", "/api/v1/whitelist", Some(&entry));
     assert_eq!(r.status, 403, "{}", r.body);
+    // The posting admin approves; the entry names someone else as requester.
+    let r = env.request_as(Some(ADMIN), "POST", "/api/v1/whitelist", Some(&entry));
+    assert_eq!(r.status, 400, "no requester: {}", r.body);
+    let mut own = entry.clone();
+    own["requester"] = json!("省中心管理员");
+    let r = env.request_as(Some(ADMIN), "POST", "/api/v1/whitelist", Some(&own));
+    assert_eq!(r.status, 409, "requester approving: {}", r.body);
+    let mut asked = entry.clone();
+    asked["requester"] = json!("A县处理员");
+    let r = env.request_as(Some(ADMIN), "POST", "/api/v1/whitelist", Some(&asked));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["approver"], "省中心管理员");
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = env.request_as(
+        Some(ADMIN),
+        "DELETE",
+        &format!("/api/v1/whitelist/{id}"),
+        None,
+    );
+    assert_eq!(r.json()["removed_by"], "省中心管理员", "{}", r.body);
 
     // Dead letters belong to no unit: the province sees them, a county not.
     let bad = env.request_as(Some(OPERATOR_A), "GET", "/api/v1/deadletters", None);

@@ -118,3 +118,45 @@ fn whitelisted_hit_is_a_suppressed_alert_not_a_workorder() {
     assert_time(&w, "first_window_start", t(13, 0));
     assert_eq!(w["hits"], 1);
 }
+
+/// Governance: an entry over the maximum validity is refused; `*` exempts
+/// the customer from every theme; a removed entry stays in the history
+/// (`?include=history`) with when it was removed.
+#[test]
+fn whitelist_validity_all_themes_and_history() {
+    let env = Env::start(&archive(vec![customer("CA", 400, &[("MA", "1")])]));
+    let r = env.post(
+        "/api/v1/whitelist",
+        &json!({"customer_id": "CA", "theme": "over_capacity", "valid_from": "2026-01-01", "valid_until": "2027-01-02"}),
+    );
+    assert_eq!(r.status, 400, "367 days: {}", r.body);
+    assert!(r.body.contains("366"), "{}", r.body);
+    let all = add(&env, "CA", "*", "2026-11-01", "2026-11-30");
+    env.loads(vec![
+        load("MA", t(10, 0), 500.0),
+        load("MA", t(10, 15), 500.0),
+        load(FILL_METER, t(12, 0), 1.0),
+    ]);
+    env.wait_evaluated(&["over_capacity"], t(11, 0));
+    assert!(env.customers_with("over_capacity").is_empty());
+    let sup = suppressed(&env);
+    assert_eq!(sup.len(), 1, "{sup:?}");
+    assert_eq!(sup[0]["whitelist_id"], all.as_str());
+
+    let r = env.delete(&format!("/api/v1/whitelist/{}", enc(&all)));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["removed_at"].is_string(), "{}", r.body);
+    assert_eq!(
+        env.delete(&format!("/api/v1/whitelist/{}", enc(&all)))
+            .status,
+        404
+    );
+    assert!(whitelist_ids(&env).is_empty());
+    let v = env.get("/api/v1/whitelist?include=history").ok().json();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v}");
+    assert_eq!(items[0]["id"], all.as_str());
+    assert_eq!(items[0]["theme"], "*");
+    assert!(items[0]["removed_at"].is_string(), "{v}");
+    assert_eq!(env.get("/api/v1/whitelist?include=everything").status, 400);
+}

@@ -259,8 +259,14 @@ const BILL_DAMAGE: &[(&str, Option<&str>, &str)] = &[
 ];
 
 fn whitelist() -> impl Strategy<Value = (WhitelistEntry, Vec<(String, String)>)> {
-    (id(), "[a-z_]{1,20}", proptest::option::of(text(0)), dates()).prop_map(
-        |(cid, theme, reason, (from, until))| {
+    (
+        id(),
+        "[a-z_]{1,20}|\\*",
+        proptest::option::of(text(0)),
+        dates(),
+        proptest::option::of(id()),
+    )
+        .prop_map(|(cid, theme, reason, (from, until), requester)| {
             let e = WhitelistEntry {
                 id: String::new(),
                 customer_id: CustomerId::new(&cid),
@@ -268,6 +274,9 @@ fn whitelist() -> impl Strategy<Value = (WhitelistEntry, Vec<(String, String)>)>
                 reason: reason.clone().unwrap_or_default(),
                 valid_from: from,
                 valid_until: until,
+                requester: requester.clone(),
+                approver: None,
+                removed: None,
             };
             let f = fields(vec![
                 ("customer_id", Some(json_string(&cid, true))),
@@ -275,14 +284,15 @@ fn whitelist() -> impl Strategy<Value = (WhitelistEntry, Vec<(String, String)>)>
                 ("reason", reason.map(|r| json_string(&r, false))),
                 ("valid_from", Some(date_json(from))),
                 ("valid_until", Some(date_json(until))),
+                ("requester", requester.map(|r| json_string(&r, false))),
             ]);
             (e, f)
-        },
-    )
+        })
 }
 
 const WHITELIST_DAMAGE: &[(&str, Option<&str>, &str)] = &[
     ("customer_id", None, "`customer_id`"),
+    ("requester", Some("5"), "`requester`"),
     ("theme", Some("null"), "`theme`"),
     ("theme", Some("[]"), "`theme`"),
     ("valid_from", Some("\"2026-02-30\""), "`valid_from`"),

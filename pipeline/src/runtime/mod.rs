@@ -79,6 +79,8 @@ pub struct MonitorConfig {
     pub params: BTreeMap<String, String>,
     /// Work orders not archived this long after creation are escalated (督办).
     pub escalate_after_ms: i64,
+    /// A whitelist entry may be valid for this many days at most.
+    pub whitelist_max_days: i64,
     pub engine: EngineLimits,
 }
 
@@ -91,6 +93,7 @@ impl Default for MonitorConfig {
             max_payload_bytes: 1 << 20,
             params: BTreeMap::new(),
             escalate_after_ms: 10 * DAY_MS,
+            whitelist_max_days: 366,
             engine: EngineLimits::default(),
         }
     }

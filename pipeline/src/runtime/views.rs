@@ -1,7 +1,7 @@
 //! The whitelist (白名单) and the read-only views: suppressed alerts, dead
 //! letters and event-time progress.
 
-use super::{Monitor, MonitorError};
+use super::{now_ms, Monitor, MonitorError};
 use crate::decode::Reason;
 use crate::org::Scope;
 use crate::records::Stream;
@@ -19,7 +19,27 @@ pub struct StreamProgress {
 }
 
 impl Monitor {
-    pub async fn add_whitelist(&self, e: WhitelistEntry) -> Result<WhitelistEntry, MonitorError> {
+    /// Admits an entry, approved by `approver` (with access control: the
+    /// admin who posts it, who must not be its requester).
+    pub async fn add_whitelist(
+        &self,
+        mut e: WhitelistEntry,
+        approver: Option<String>,
+    ) -> Result<WhitelistEntry, MonitorError> {
+        let max = self.config.whitelist_max_days;
+        if e.days() > max {
+            return Err(MonitorError::BadRequest(format!(
+                "`valid_until`: the entry would be valid for {} days; at most {max} are allowed (whitelist_max_days); ask again when it runs out",
+                e.days()
+            )));
+        }
+        if approver.is_some() && approver == e.requester {
+            return Err(MonitorError::Conflict(format!(
+                "{} requested this entry and may not approve it; another admin approves",
+                approver.unwrap_or_default()
+            )));
+        }
+        e.approver = approver;
         let mut core = self.core.lock().await;
         let e = core.whitelist.add(e);
         core.pending.whitelist.insert(e.id.clone(), Some(e.clone()));
@@ -27,17 +47,26 @@ impl Monitor {
         Ok(e)
     }
 
-    pub async fn whitelist(&self) -> Vec<WhitelistEntry> {
-        self.core.lock().await.whitelist.list().cloned().collect()
+    /// The entries in force; with `history`, the removed ones too.
+    pub async fn whitelist(&self, history: bool) -> Vec<WhitelistEntry> {
+        let core = self.core.lock().await;
+        core.whitelist.list(history).cloned().collect()
     }
 
-    pub async fn remove_whitelist(&self, id: &str) -> Result<WhitelistEntry, MonitorError> {
+    /// Ends an entry; it stays in the history with who removed it.
+    pub async fn remove_whitelist(
+        &self,
+        id: &str,
+        by: Option<String>,
+    ) -> Result<WhitelistEntry, MonitorError> {
         let mut core = self.core.lock().await;
         let e = core
             .whitelist
-            .remove(id)
-            .ok_or_else(|| MonitorError::NotFound(format!("no whitelist entry {id}")))?;
-        core.pending.whitelist.insert(id.to_string(), None);
+            .remove(id, by, now_ms())
+            .ok_or_else(|| MonitorError::NotFound(format!("no whitelist entry {id} in force")))?;
+        core.pending
+            .whitelist
+            .insert(id.to_string(), Some(e.clone()));
         self.flush(&mut core).await?;
         Ok(e)
     }
