@@ -39,7 +39,7 @@ pub async fn run(http: &str, customers: usize) -> Result<()> {
     let server = crate::serve(
         monitor.clone(),
         http,
-        crate::auth::Auth::off(),
+        crate::api::Options::open(),
         stop_rx.clone(),
     )
     .await?;

@@ -168,14 +168,14 @@ pub async fn shutdown_signal() {
 pub async fn serve(
     m: Arc<Monitor>,
     addr: &str,
-    auth: Arc<auth::Auth>,
+    options: api::Options,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    auth::check_listen(addr, auth.is_on())?;
+    auth::check_listen(addr, options.auth.is_on())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}; check --http (is the port taken?)"))?;
-    let app = api::router(m, auth);
+    let app = api::router(m, options);
     Ok(tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown.changed().await;
@@ -240,7 +240,11 @@ async fn run(a: RunArgs) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (outbox, outbox_tasks) = start_outbox(backend, &settings.sinks, stop_rx.clone()).await?;
     auth.reload_on_sighup(stop_rx.clone())?;
-    let server = serve(monitor.clone(), &settings.http, auth, stop_rx.clone()).await?;
+    let options = api::Options {
+        auth,
+        test_clock: settings.test_clock,
+    };
+    let server = serve(monitor.clone(), &settings.http, options, stop_rx.clone()).await?;
     let source = mqtt::start(monitor.clone(), settings.source_settings(), stop_rx.clone()).await?;
     spawn_escalation(monitor.clone(), stop_rx.clone());
     tracing::info!(http = %settings.http, "jicha is running");

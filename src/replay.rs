@@ -38,7 +38,7 @@ pub async fn run(a: ReplayArgs) -> Result<()> {
             crate::serve(
                 monitor.clone(),
                 addr,
-                crate::auth::Auth::off(),
+                crate::api::Options::open(),
                 stop_rx.clone(),
             )
             .await?,

@@ -21,6 +21,7 @@ pub struct Metrics {
     pub theme_errors: CounterVec,
     pub commit_failures: CounterVec,
     pub acks_sent: CounterVec,
+    pub overdue: GaugeVec,
     pub state_records: GaugeVec,
     pub state_bytes: GaugeVec,
 }
@@ -116,6 +117,11 @@ impl Metrics {
                 "jicha_source_acks_sent_total",
                 "Acknowledgements sent to a source after their messages' commit (MQTT: PUBACKs written to the broker)",
                 &["source"],
+            ),
+            overdue: gauge(
+                "jicha_workorders_overdue",
+                "Active work orders past their stage's time limit (督办), by county and theme",
+                &["org", "theme"],
             ),
             state_records: gauge(
                 "jicha_state_records",

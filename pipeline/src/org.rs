@@ -11,6 +11,11 @@ pub fn covers(unit: &str, org: &str) -> bool {
     }
 }
 
+/// The county of an org path (`41/4107/410727/01` → `41/4107/410727`).
+pub fn county(org: &str) -> String {
+    org.split('/').take(3).collect::<Vec<_>>().join("/")
+}
+
 /// What a caller may see and act on: everything, or one unit's subtree.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Scope {

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 type Evidence = serde_json::Map<String, serde_json::Value>;
 
 /// An instant as the API shows it.
-fn at(clock: &BusinessClock, t: EpochMs) -> String {
+pub fn at(clock: &BusinessClock, t: EpochMs) -> String {
     clock.format(t)
 }
 
@@ -417,4 +417,13 @@ impl WhitelistDto {
             entry,
         }
     }
+}
+
+/// The answer of `POST /api/v1/admin/clock`.
+#[derive(Serialize)]
+pub struct ClockSet {
+    pub offset_ms: i64,
+    pub now: String,
+    /// Orders whose 督办 level changed.
+    pub escalated: usize,
 }

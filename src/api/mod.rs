@@ -3,10 +3,12 @@
 //! and answer with the response types of [`dto`]; the pipeline never sees
 //! HTTP.
 
+mod admin;
 mod body;
 mod dto;
 
 use crate::auth::{authenticate, Auth, Caller, Right};
+use admin::{add_whitelist, list_whitelist, remove_whitelist, set_clock};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -18,7 +20,6 @@ use dto::*;
 use jicha_pipeline::billing::BillingPeriod;
 use jicha_pipeline::decode::Reason;
 use jicha_pipeline::runtime::WorkOrderQuery;
-use jicha_pipeline::whitelist::WhitelistEntry;
 use jicha_pipeline::workorder::Actor;
 use jicha_pipeline::{Monitor, MonitorError};
 use serde::Deserialize;
@@ -38,9 +39,26 @@ const SMALL_LIMIT: usize = 64 << 10;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How the API is served.
+pub struct Options {
+    pub auth: Arc<Auth>,
+    /// Serve the admin clock (`POST /api/v1/admin/clock`).
+    pub test_clock: bool,
+}
+
+impl Options {
+    /// No access control, no test clock: `jicha demo` and `jicha replay`.
+    pub fn open() -> Options {
+        Options {
+            auth: Auth::off(),
+            test_clock: false,
+        }
+    }
+}
+
 /// Every route, with the right its caller's role needs (`auth`), its body
 /// limit and its time limit.
-pub fn router(m: Arc<Monitor>, auth: Arc<Auth>) -> Router {
+pub fn router(m: Arc<Monitor>, options: Options) -> Router {
     let admin_uploads = Router::new()
         .route("/api/v1/archive", post(post_archive))
         .route("/api/v1/billing", post(post_billing))
@@ -56,10 +74,13 @@ pub fn router(m: Arc<Monitor>, auth: Arc<Auth>) -> Router {
         .route_layer(middleware::from_fn_with_state(Right::Themes, require))
         .layer(DefaultBodyLimit::max(THEME_LIMIT))
         .layer(middleware::from_fn(|r, n| within(REQUEST_TIMEOUT, r, n)));
-    let admin = Router::new()
+    let mut admin = Router::new()
         .route("/api/v1/whitelist", post(add_whitelist))
-        .route("/api/v1/whitelist/{id}", delete(remove_whitelist))
-        .route_layer(middleware::from_fn_with_state(Right::Admin, require));
+        .route("/api/v1/whitelist/{id}", delete(remove_whitelist));
+    if options.test_clock {
+        admin = admin.route("/api/v1/admin/clock", post(set_clock));
+    }
+    let admin = admin.route_layer(middleware::from_fn_with_state(Right::Admin, require));
     let reads = Router::new()
         .route("/api/v1/workorders", get(list_workorders))
         .route("/api/v1/workorders/{id}", get(get_workorder))
@@ -85,7 +106,7 @@ pub fn router(m: Arc<Monitor>, auth: Arc<Auth>) -> Router {
     admin_uploads
         .merge(theme_changes)
         .merge(small)
-        .layer(middleware::from_fn_with_state(auth, authenticate))
+        .layer(middleware::from_fn_with_state(options.auth, authenticate))
         .with_state(m)
 }
 
@@ -235,59 +256,6 @@ async fn act(
         .await
         .map_err(|e| ApiError(e).into_response())?;
     Ok(Json(WorkOrderDto::new(w, m.clock(), true)))
-}
-
-#[derive(Deserialize)]
-struct WhitelistQuery {
-    /// `history`: removed entries too.
-    include: Option<String>,
-}
-
-async fn list_whitelist(
-    State(m): App,
-    Query(q): Query<WhitelistQuery>,
-) -> ApiResult<Json<Items<WhitelistDto>>> {
-    let history = match q.include.as_deref() {
-        None | Some("") => false,
-        Some("history") => true,
-        Some(other) => {
-            return Err(ApiError(MonitorError::BadRequest(format!(
-                "include={other}: the only choice is include=history"
-            ))))
-        }
-    };
-    let items = m.whitelist(history).await;
-    let items = items
-        .into_iter()
-        .map(|e| WhitelistDto::new(e, m.clock()))
-        .collect();
-    Ok(Json(Items { items }))
-}
-
-/// With access control the posting admin approves the entry, and it must
-/// name its requester, someone else.
-async fn add_whitelist(
-    State(m): App,
-    caller: Caller,
-    Body(entry): Body<WhitelistEntry>,
-) -> ApiResult<Response> {
-    if caller.name.is_some() && entry.requester.is_none() {
-        return Err(ApiError(MonitorError::BadRequest(
-            "`requester`: name who asked for the exemption; you, the admin posting it, approve it"
-                .into(),
-        )));
-    }
-    let e = m.add_whitelist(entry, caller.name).await?;
-    Ok((StatusCode::CREATED, Json(WhitelistDto::new(e, m.clock()))).into_response())
-}
-
-async fn remove_whitelist(
-    State(m): App,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<WhitelistDto>> {
-    let e = m.remove_whitelist(&id, caller.name).await?;
-    Ok(Json(WhitelistDto::new(e, m.clock())))
 }
 
 async fn list_themes(State(m): App) -> Json<Items<ThemeDto>> {

@@ -16,7 +16,9 @@ pub use layers::{process_env, RunArgs};
 use anyhow::{bail, Context, Result};
 use jicha_connectors::mqtt::SourceSettings;
 use jicha_pipeline::records::Stream;
+use jicha_pipeline::theme::Severity;
 use jicha_pipeline::time::{parse_duration_ms, BusinessClock};
+use jicha_pipeline::workorder::deadline::{StageLimits, TimeLimits};
 use jicha_pipeline::MonitorConfig;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -50,8 +52,17 @@ pub struct Settings {
     pub timezone: String,
     /// Larger MQTT payloads are refused and dead-lettered.
     pub max_payload_bytes: usize,
-    /// Work orders not archived this long after creation are escalated.
+    /// An open work order not dispatched this long after it was raised is
+    /// overdue (督办); the later stages' limits are `[time_limits]`.
     pub escalate_after: Millis,
+    /// Stage time limits, `[time_limits.default]` and per severity
+    /// (`[time_limits.critical]` …): `accept`, `feedback`, `review`.
+    pub time_limits: BTreeMap<String, StageConfig>,
+    /// A work order is warned once this share (%) of its stage's limit has passed.
+    pub escalation_warn_percent: u8,
+    /// Serve `POST /api/v1/admin/clock` (admin only), which moves the
+    /// monitor's clock ahead: for tests and drills, never in production.
+    pub test_clock: bool,
     /// A theme evaluation running longer fails.
     pub eval_timeout: Millis,
     /// A whitelist entry valid for more days is refused.
@@ -91,7 +102,10 @@ impl Default for Settings {
             redis_prefix: "jicha:".into(),
             timezone: monitor.clock.tz().name().into(),
             max_payload_bytes: monitor.max_payload_bytes,
-            escalate_after: Millis(monitor.escalate_after_ms),
+            escalate_after: Millis(monitor.time_limits.default.dispatch),
+            time_limits: BTreeMap::new(),
+            escalation_warn_percent: u8::try_from(monitor.time_limits.warn_percent).unwrap_or(80),
+            test_clock: false,
             eval_timeout: Millis::of(monitor.engine.eval_timeout),
             whitelist_max_days: u32::try_from(monitor.whitelist_max_days).unwrap_or(u32::MAX),
             streams: BTreeMap::new(),
@@ -108,7 +122,7 @@ impl Settings {
         let mut c = MonitorConfig {
             clock: BusinessClock::parse_tz(&self.timezone).map_err(anyhow::Error::msg)?,
             max_payload_bytes: self.max_payload_bytes,
-            escalate_after_ms: self.escalate_after.0,
+            time_limits: self.time_limits()?,
             whitelist_max_days: i64::from(self.whitelist_max_days),
             ..MonitorConfig::default()
         };
@@ -149,6 +163,61 @@ impl Settings {
             client_id: self.client_id.clone(),
             ..SourceSettings::default()
         }
+    }
+}
+
+/// One severity's stage limits in the file; a stage left out keeps the
+/// default's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accept: Option<Millis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<Millis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<Millis>,
+}
+
+impl StageConfig {
+    fn over(&self, base: StageLimits) -> StageLimits {
+        StageLimits {
+            dispatch: base.dispatch,
+            accept: self.accept.map_or(base.accept, |m| m.0),
+            feedback: self.feedback.map_or(base.feedback, |m| m.0),
+            review: self.review.map_or(base.review, |m| m.0),
+        }
+    }
+}
+
+impl Settings {
+    /// `escalate_after` and `[time_limits]` merged over the defaults.
+    fn time_limits(&self) -> Result<TimeLimits> {
+        let mut t = TimeLimits::default();
+        t.default.dispatch = self.escalate_after.0;
+        if let Some(d) = self.time_limits.get("default") {
+            t.default = d.over(t.default);
+        }
+        for (key, c) in &self.time_limits {
+            if key == "default" {
+                continue;
+            }
+            let Some(severity) = Severity::parse(key) else {
+                bail!(
+                    "[time_limits.{key}]: not a severity; use default, {}",
+                    Severity::ALL.join(", ")
+                );
+            };
+            t.by_severity.insert(severity, c.over(t.default));
+        }
+        if !(1..=100).contains(&self.escalation_warn_percent) {
+            bail!(
+                "escalation_warn_percent = {}: use 1 to 100",
+                self.escalation_warn_percent
+            );
+        }
+        t.warn_percent = i64::from(self.escalation_warn_percent);
+        Ok(t)
     }
 }
 

@@ -3,6 +3,7 @@
 //! environment is passed in, never set on the process.
 
 use super::*;
+use jicha_pipeline::theme::Severity;
 use jicha_pipeline::time::{DAY_MS, HOUR_MS};
 use std::path::{Path, PathBuf};
 
@@ -49,7 +50,7 @@ fn defaults_when_nothing_is_given() {
     let d = MonitorConfig::default();
     assert_eq!(c.clock.tz(), d.clock.tz());
     assert_eq!(c.max_payload_bytes, d.max_payload_bytes);
-    assert_eq!(c.escalate_after_ms, d.escalate_after_ms);
+    assert_eq!(c.time_limits, d.time_limits);
     assert_eq!(c.engine.eval_timeout, d.engine.eval_timeout);
     assert_eq!(
         (c.out_of_orderness, c.follows, c.params),
@@ -309,4 +310,45 @@ fn access_control_from_file_environment_and_flag() {
     assert_eq!(s.auth.as_deref(), Some(Path::new("/run/tokens.toml")));
     assert!(!s.metrics_public);
     assert!(!Settings::default().metrics_public && Settings::default().auth.is_none());
+}
+
+#[test]
+fn time_limits_per_severity_over_the_defaults() {
+    let f = file(
+        "limits.toml",
+        "escalate_after = \"2d\"\nescalation_warn_percent = 50\n\
+         [time_limits.default]\nfeedback = \"5d\"\n\
+         [time_limits.critical]\naccept = \"2h\"\n",
+    );
+    let t = Settings::load(&with_file(&f), env(&[]))
+        .unwrap()
+        .monitor_config()
+        .unwrap()
+        .time_limits;
+    assert_eq!(t.warn_percent, 50);
+    assert_eq!(
+        (
+            t.default.dispatch,
+            t.default.accept,
+            t.default.feedback,
+            t.default.review
+        ),
+        (2 * DAY_MS, DAY_MS, 5 * DAY_MS, 3 * DAY_MS)
+    );
+    let critical = t.by_severity[&Severity::Critical];
+    assert_eq!(
+        (critical.accept, critical.feedback),
+        (2 * HOUR_MS, 5 * DAY_MS)
+    );
+    let bad = file("badlimits.toml", "[time_limits.urgent]\naccept = \"1h\"\n");
+    let e = format!(
+        "{:#}",
+        Settings::load(&with_file(&bad), env(&[]))
+            .and_then(|s| s.monitor_config())
+            .unwrap_err()
+    );
+    assert!(
+        e.contains("time_limits.urgent") && e.contains("critical"),
+        "{e}"
+    );
 }

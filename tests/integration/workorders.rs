@@ -140,6 +140,12 @@ fn workorder_lifecycle_dispatch_accept_feedback_review_archive() {
     let open = ids(&env.workorders("status=open"));
     assert_eq!(open, vec![w2["id"].as_str().unwrap().to_string()]);
     assert_eq!(env.get("/api/v1/workorders/NO-SUCH-ORDER").status, 404);
+    assert_eq!(
+        env.post("/api/v1/admin/clock", &json!({"offset": "1h"}))
+            .status,
+        404,
+        "the test clock is off unless configured"
+    );
     // 作废 needs a reason and closes the order.
     let w2id = w2["id"].as_str().unwrap().to_string();
     let r = act(&env, &w2id, json!({"action": "void"}));
@@ -404,4 +410,72 @@ fn further_hits_add_to_the_open_workorder() {
         1.0,
         "jicha_workorders gauge"
     );
+}
+
+/// 时限 and 督办 with the test clock: a dispatched order is warned at 80 %
+/// of its accept limit (1 day), escalated to the parent unit past it, found
+/// by `?overdue=true` and the overdue gauge; accepting starts the next
+/// stage with a clean slate.
+#[test]
+fn stage_time_limits_warn_then_escalate_to_the_parent_unit() {
+    let env = Env::start_with_config(
+        &archive(vec![commerce("P1", "41/4107/410727")]),
+        "test_clock = true\n",
+    );
+    env.post_billing("2026-10", vec![pf_missing("P1")]);
+    let w = env.wait_wo("pf_adjust_missing", "P1", |_| true);
+    let id = w["id"].as_str().unwrap().to_string();
+    assert_2xx(act(&env, &id, json!({"action": "dispatch"})), "dispatch");
+    let clock = |offset: &str| {
+        let r = env.post("/api/v1/admin/clock", &json!({"offset": offset}));
+        assert_2xx(r, "clock").json()
+    };
+    let order = || {
+        env.get(&format!("/api/v1/workorders/{}", enc(&id)))
+            .ok()
+            .json()
+    };
+    let overdue = |env: &Env| ids(&env.workorders("overdue=true"));
+    let gauge = |env: &Env| {
+        env.metric_sum(
+            "jicha_workorders_overdue",
+            &[("org", "41/4107/410727"), ("theme", "pf_adjust_missing")],
+        )
+    };
+
+    clock("1h");
+    assert_eq!(order()["escalation_level"], 0);
+    assert_eq!(
+        order()["assigned_org"],
+        "41/4107/410727",
+        "default: the county"
+    );
+    let v = clock("20h");
+    assert_eq!(v["escalated"], 1, "{v}");
+    assert_eq!(order()["escalation_level"], 1, "warned past 80 % of a day");
+    assert!(overdue(&env).is_empty());
+    let v = clock("25h");
+    assert_eq!(v["escalated"], 1, "{v}");
+    let o = order();
+    assert_eq!(o["escalation_level"], 2, "{o}");
+    assert_eq!(
+        o["assigned_org"], "41/4107",
+        "督办 goes to the parent unit: {o}"
+    );
+    let last = o["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "escalate", "{o}");
+    assert_eq!(last["detail"]["org"], "41/4107", "{o}");
+    assert_eq!(overdue(&env), vec![id.clone()]);
+    assert_eq!(gauge(&env), 1.0);
+    assert_eq!(clock("25h")["escalated"], 0, "once per level");
+
+    assert_2xx(act(&env, &id, json!({"action": "accept"})), "accept");
+    assert_eq!(
+        order()["escalation_level"],
+        0,
+        "the feedback stage starts clean"
+    );
+    assert!(overdue(&env).is_empty());
+    assert_eq!(gauge(&env), 0.0);
+    assert_eq!(ids(&env.workorders("overdue=false")), vec![id.clone()]);
 }

@@ -51,6 +51,16 @@ impl Env {
         })
     }
 
+    /// Started with `config` as its `--config` file.
+    pub fn start_with_config(archive: &Value, config: &str) -> Env {
+        let config = config.to_string();
+        Env::start_configured(archive, ServiceOptions::default(), move |dir| {
+            let file = dir.join("jicha.toml");
+            std::fs::write(&file, &config).unwrap();
+            (vec!["--config".into(), file.into_os_string()], None)
+        })
+    }
+
     /// `configure` gets the scratch directory and returns extra flags and
     /// the token to send.
     fn start_configured(

@@ -34,5 +34,12 @@ impl Monitor {
                 .with_label_values(&[status.name(), &theme])
                 .set(n as f64);
         }
+        self.metrics.overdue.reset();
+        for ((org, theme), n) in core.book.overdue_counts() {
+            self.metrics
+                .overdue
+                .with_label_values(&[&org, &theme])
+                .set(n as f64);
+        }
     }
 }

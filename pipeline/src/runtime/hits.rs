@@ -2,7 +2,7 @@
 //! covers them. Hits are applied in window order so that the first window
 //! of an order does not depend on which theme finished first.
 
-use super::{now_ms, Core, Monitor};
+use super::{Core, Monitor};
 use crate::engine::Hit;
 use crate::state::KEEP_SUPPRESSED;
 use crate::theme::Severity;
@@ -18,7 +18,7 @@ impl Monitor {
                 &b.customer_id,
             ))
         });
-        let now = now_ms();
+        let now = self.now();
         for hit in hits {
             let Some(cust) = core.archive.customer(&hit.customer_id) else {
                 tracing::warn!(theme = %hit.theme, customer = %hit.customer_id, "hit for a customer not in the archive; ignored");

@@ -61,9 +61,10 @@ use crate::metrics::Metrics;
 use crate::records::{MeterEvent, Stream};
 use crate::state::{Commit, DeadLetter, StateBackend, StateError};
 use crate::store::RecordStore;
-use crate::time::{BusinessClock, EpochMs, DAY_MS};
+use crate::time::{BusinessClock, EpochMs};
 use crate::watermark::Watermarks;
 use crate::whitelist::Whitelist;
+use crate::workorder::deadline::TimeLimits;
 use crate::workorder::{SuppressedAlert, WorkOrderBook};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -77,8 +78,8 @@ pub struct MonitorConfig {
     pub max_payload_bytes: usize,
     /// Theme parameter overrides, by parameter name.
     pub params: BTreeMap<String, String>,
-    /// Work orders not archived this long after creation are escalated (督办).
-    pub escalate_after_ms: i64,
+    /// Time limits of the work-order stages (督办).
+    pub time_limits: TimeLimits,
     /// A whitelist entry may be valid for this many days at most.
     pub whitelist_max_days: i64,
     pub engine: EngineLimits,
@@ -92,7 +93,7 @@ impl Default for MonitorConfig {
             follows: BTreeMap::new(),
             max_payload_bytes: 1 << 20,
             params: BTreeMap::new(),
-            escalate_after_ms: 10 * DAY_MS,
+            time_limits: TimeLimits::default(),
             whitelist_max_days: 366,
             engine: EngineLimits::default(),
         }
@@ -147,6 +148,8 @@ pub struct Monitor {
     degraded: std::sync::Mutex<Option<String>>,
     /// The archive's meter index as of its last change, for decoding.
     meter_index: std::sync::RwLock<MeterIndex>,
+    /// Added to the wall clock (tests move time forward to see 督办).
+    clock_offset_ms: std::sync::atomic::AtomicI64,
 }
 
 fn now_ms() -> EpochMs {
@@ -156,6 +159,20 @@ fn now_ms() -> EpochMs {
 impl Monitor {
     pub fn clock(&self) -> &BusinessClock {
         &self.config.clock
+    }
+
+    /// The time the monitor works with: the wall clock plus the offset.
+    pub fn now(&self) -> EpochMs {
+        now_ms().saturating_add(
+            self.clock_offset_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Moves the monitor's clock `offset_ms` ahead of the wall clock.
+    pub fn set_clock_offset(&self, offset_ms: i64) {
+        self.clock_offset_ms
+            .store(offset_ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The archive's meter index, to resolve meters while decoding

@@ -99,6 +99,7 @@ impl Monitor {
         }
         let meter_index = core.archive.meter_index().clone();
         let m = Arc::new(Monitor {
+            clock_offset_ms: Default::default(),
             core: tokio::sync::Mutex::new(core),
             slot: Arc::default(),
             engine,

@@ -1,9 +1,10 @@
 //! Work orders through the API: queries, life-cycle actions, and the
 //! periodic 督办 pass (the rule itself lives in `workorder::lifecycle`).
 
-use super::{now_ms, Monitor, MonitorError};
+use super::{Monitor, MonitorError};
 use crate::org::{covers, Scope};
-use crate::workorder::{lifecycle, Action, Actor, LifecycleError, WorkOrder};
+use crate::workorder::deadline::{self, Deadline};
+use crate::workorder::{lifecycle, Action, Actor, Escalation, LifecycleError, WorkOrder};
 
 /// A filter that is set and not empty.
 fn given(o: &Option<String>) -> Option<&str> {
@@ -19,6 +20,8 @@ pub struct WorkOrderQuery {
     pub customer_id: Option<String>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
+    /// Past their stage's time limit (督办), or not.
+    pub overdue: Option<bool>,
     /// The caller's; set by the API, never by the query string.
     #[serde(skip)]
     pub scope: Scope,
@@ -31,6 +34,9 @@ impl WorkOrderQuery {
                 .is_none_or(|s| s == w.status.name() || (s == "active" && w.status.is_active()))
             && given(&self.org).is_none_or(|o| covers(o, &w.org_code))
             && self.scope.covers(&w.org_code)
+            && self
+                .overdue
+                .is_none_or(|o| (w.escalation == Escalation::Escalated) == o)
             && given(&self.customer_id).is_none_or(|c| c == w.customer_id.as_str())
     }
 }
@@ -74,7 +80,7 @@ impl Monitor {
         actor: Actor,
     ) -> Result<WorkOrder, MonitorError> {
         let mut core = self.core.lock().await;
-        let now = now_ms();
+        let now = self.now();
         if !core.book.get(id).is_some_and(|w| scope.covers(&w.org_code)) {
             return Err(MonitorError::NotFound(format!("no work order {id}")));
         }
@@ -94,20 +100,24 @@ impl Monitor {
         Ok(wo)
     }
 
-    /// Raises 督办 on orders still not archived past the time limit;
-    /// returns how many were escalated.
+    /// Warns orders near their stage's time limit and escalates (督办)
+    /// those past it; returns how many changed level.
     pub async fn escalate_overdue(&self) -> Result<usize, MonitorError> {
         let mut core = self.core.lock().await;
-        let now = now_ms();
-        let limit = self.config.escalate_after_ms;
-        let due: Vec<String> = core
+        let now = self.now();
+        let limits = &self.config.time_limits;
+        let due: Vec<(String, Escalation, Deadline)> = core
             .book
             .iter()
-            .filter(|w| lifecycle::escalation_due(w, now, limit))
-            .map(|w| w.id.clone())
+            .filter_map(|w| {
+                let d = deadline::deadline(w, limits)?;
+                let level = deadline::level(&d, limits.warn_percent, now);
+                (level > w.escalation).then(|| (w.id.clone(), level, d))
+            })
             .collect();
-        for id in &due {
-            core.book.update(id, |w| lifecycle::escalate(w, now, limit));
+        for (id, level, d) in &due {
+            core.book
+                .update(id, |w| lifecycle::escalate(w, *level, d, now));
         }
         if !due.is_empty() {
             self.flush(&mut core).await?;

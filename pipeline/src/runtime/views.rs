@@ -1,7 +1,7 @@
 //! The whitelist (白名单) and the read-only views: suppressed alerts, dead
 //! letters and event-time progress.
 
-use super::{now_ms, Monitor, MonitorError};
+use super::{Monitor, MonitorError};
 use crate::decode::Reason;
 use crate::org::Scope;
 use crate::records::Stream;
@@ -62,7 +62,7 @@ impl Monitor {
         let mut core = self.core.lock().await;
         let e = core
             .whitelist
-            .remove(id, by, now_ms())
+            .remove(id, by, self.now())
             .ok_or_else(|| MonitorError::NotFound(format!("no whitelist entry {id} in force")))?;
         core.pending
             .whitelist

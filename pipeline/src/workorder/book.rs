@@ -226,6 +226,19 @@ impl WorkOrderBook {
         m
     }
 
+    /// Overdue active orders by county (the first three segments of the
+    /// customer's org: the gauge's cardinality stays bounded) and theme.
+    pub fn overdue_counts(&self) -> BTreeMap<(String, String), u64> {
+        let mut m = BTreeMap::new();
+        for w in self.orders.values() {
+            if w.status.is_active() && w.escalation == Escalation::Escalated {
+                let county = crate::org::county(&w.org_code);
+                *m.entry((county, w.theme.clone())).or_insert(0) += 1;
+            }
+        }
+        m
+    }
+
     pub fn len(&self) -> usize {
         self.orders.len()
     }
@@ -320,7 +333,14 @@ mod tests {
             )
         });
         assert!(matches!(refused, Some(Err(_))));
-        b.update(&id, |w| crate::workorder::lifecycle::escalate(w, 10, 0));
+        let d = crate::workorder::deadline::Deadline {
+            stage: crate::workorder::deadline::Stage::Accept,
+            since: 0,
+            limit_ms: 0,
+        };
+        b.update(&id, |w| {
+            crate::workorder::lifecycle::escalate(w, Escalation::Escalated, &d, 10)
+        });
         let events = b.take_events();
         let got: Vec<_> = events
             .iter()

@@ -11,8 +11,9 @@
 //! [`allowed`] is the table; [`apply`] refuses anything else naming the
 //! current state and what is allowed in it, and records every move with its
 //! actor and role. The reviewer must not be the one who gave the feedback.
-//! 督办 ([`escalation_due`]) lives here too.
+//! 督办 ([`escalate`]) lives here too; when it is due is [`super::deadline`].
 
+use super::deadline::{self, Deadline, Stage};
 use super::{Action, Escalation, HistoryAction, HistoryDetail, HistoryEntry, Status, WorkOrder};
 use crate::time::EpochMs;
 
@@ -59,11 +60,6 @@ pub fn allowed(status: Status) -> &'static [&'static str] {
     }
 }
 
-/// The county of an org path (`41/4107/410727/01` → `41/4107/410727`).
-fn county_of(org: &str) -> String {
-    org.split('/').take(3).collect::<Vec<_>>().join("/")
-}
-
 /// Who gave the feedback now under review.
 fn handler(wo: &WorkOrder) -> Option<&str> {
     wo.history
@@ -93,7 +89,7 @@ pub fn apply(
     let mut detail = HistoryDetail::default();
     let to = match action {
         Action::Dispatch { org } => {
-            let org = org.unwrap_or_else(|| county_of(&wo.org_code));
+            let org = org.unwrap_or_else(|| crate::org::county(&wo.org_code));
             if !(crate::org::covers(&org, &wo.org_code) || crate::org::covers(&wo.org_code, &org)) {
                 return bad(format!(
                     "org {org} is not on the path of the customer's unit {}; dispatch within that unit's chain",
@@ -143,6 +139,10 @@ pub fn apply(
             Status::Archived
         }
     };
+    // The next stage, or the new unit, starts with a clean slate.
+    if Stage::of(from) != Stage::of(to) || kind == HistoryAction::Dispatch {
+        wo.escalation = Escalation::None;
+    }
     wo.status = to;
     wo.updated_at = now;
     wo.history.push(HistoryEntry {
@@ -157,16 +157,29 @@ pub fn apply(
     Ok(())
 }
 
-/// 督办: an order not archived `limit_ms` after it was raised is escalated
-/// once, to [`Escalation::Escalated`].
-pub fn escalation_due(wo: &WorkOrder, now: EpochMs, limit_ms: i64) -> bool {
-    wo.status.is_active() && wo.escalation < Escalation::Escalated && now - wo.created_at > limit_ms
-}
-
-/// Escalates `wo` and records why; the caller checked [`escalation_due`].
-pub fn escalate(wo: &mut WorkOrder, now: EpochMs, limit_ms: i64) {
-    wo.escalation = Escalation::Escalated;
+/// 督办: raises `wo` to `level` for the stage of `d` and records why; at
+/// [`Escalation::Escalated`] the order goes to the parent of the unit
+/// handling it (or of the customer's county, before any dispatch).
+pub fn escalate(wo: &mut WorkOrder, level: Escalation, d: &Deadline, now: EpochMs) {
+    wo.escalation = level;
     wo.updated_at = now;
+    let mut detail = HistoryDetail {
+        reason: Some(match level {
+            Escalation::Escalated => format!("overdue: {}", d.stage.as_str()),
+            _ => format!("warning: {} is due soon", d.stage.as_str()),
+        }),
+        limit_hours: Some(d.limit_ms / crate::time::HOUR_MS),
+        ..Default::default()
+    };
+    if level == Escalation::Escalated {
+        let handling = wo
+            .assigned_org
+            .clone()
+            .unwrap_or_else(|| crate::org::county(&wo.org_code));
+        let up = deadline::parent(&handling);
+        wo.assigned_org = Some(up.clone());
+        detail.org = Some(up);
+    }
     wo.history.push(HistoryEntry {
         at: now,
         action: HistoryAction::Escalate,
@@ -174,13 +187,11 @@ pub fn escalate(wo: &mut WorkOrder, now: EpochMs, limit_ms: i64) {
         to: wo.status,
         actor: Some("jicha".into()),
         role: None,
-        detail: Some(HistoryDetail {
-            reason: Some("overdue".into()),
-            limit_hours: Some(limit_ms / crate::time::HOUR_MS),
-            ..Default::default()
-        }),
+        detail: Some(detail),
     });
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) use tests::support as tests_support;

@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod book;
+pub mod deadline;
 pub mod lifecycle;
 
 use crate::closed_set::closed_set;

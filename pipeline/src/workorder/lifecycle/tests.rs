@@ -3,32 +3,7 @@ use crate::ids::CustomerId;
 use crate::theme::Severity;
 use crate::workorder::{Feedback, Rectification};
 use rust_decimal::Decimal;
-
-fn order(status: Status) -> WorkOrder {
-    WorkOrder {
-        id: "WO0000000001".into(),
-        theme: "over_capacity".into(),
-        customer_id: CustomerId::new("C1"),
-        org_code: "41/4107/410727/01".into(),
-        status,
-        severity: Severity::High,
-        first_window_start: 0,
-        first_window_end: 1,
-        last_window_end: 1,
-        hits: 1,
-        created_at: 0,
-        updated_at: 0,
-        evidence: Default::default(),
-        estimated_loss_yuan: None,
-        assigned_org: None,
-        feedback: None,
-        rectification: None,
-        returns: 0,
-        escalation: Escalation::None,
-        recent_hits: Vec::new(),
-        history: Vec::new(),
-    }
-}
+use support::order;
 
 fn feedback() -> Feedback {
     Feedback {
@@ -187,4 +162,35 @@ fn the_handler_may_not_review_their_own_feedback() {
     apply(&mut wo, Action::Rectify(r.clone()), who("李四"), 6).unwrap();
     assert_eq!((wo.status, wo.rectification), (Status::Archived, Some(r)));
     assert_eq!(wo.feedback, Some(feedback()), "the feedback is kept");
+}
+
+pub(crate) mod support {
+    use super::*;
+
+    /// A critical order of a customer in 41/4107/410727/01, in `status`.
+    pub(crate) fn order(status: Status) -> WorkOrder {
+        WorkOrder {
+            id: "WO0000000001".into(),
+            theme: "over_capacity".into(),
+            customer_id: CustomerId::new("C1"),
+            org_code: "41/4107/410727/01".into(),
+            status,
+            severity: Severity::Critical,
+            first_window_start: 0,
+            first_window_end: 1,
+            last_window_end: 1,
+            hits: 1,
+            created_at: 0,
+            updated_at: 0,
+            evidence: Default::default(),
+            estimated_loss_yuan: None,
+            assigned_org: None,
+            feedback: None,
+            rectification: None,
+            returns: 0,
+            escalation: Escalation::None,
+            recent_hits: Vec::new(),
+            history: Vec::new(),
+        }
+    }
 }
