@@ -8,6 +8,8 @@ mod support;
 mod auth;
 #[path = "integration/billing.rs"]
 mod billing;
+#[path = "integration/closed_loop.rs"]
+mod closed_loop;
 #[path = "integration/daily.rs"]
 mod daily;
 #[path = "integration/events.rs"]

@@ -20,7 +20,8 @@
 //! | [`evaluate`] | which windows closed; the source batch for them |
 //! | [`engine`] | plans a theme once, reads what it reads from the plan, runs it per batch; output rows → hits |
 //! | [`org`] | org codes as paths; a caller's scope (a unit and those below it) |
-//! | [`workorder`] | work orders, their life cycle and the open index |
+//! | [`workorder`] | work orders, their life cycle and the open index, 督办, 抽检 |
+//! | [`report`] | the evaluation of units over a day, week or month (三报一评) |
 //! | [`outbox`] | work-order events committed with their cause, delivered to sinks after |
 //! | [`runtime`] | the owner of the live state: ingest, planning, commit, orders, themes |
 //! | [`runner`] | the micro-batch loop every source runs through (ack after commit) |
@@ -41,6 +42,7 @@ pub mod outbox;
 mod proptests;
 pub mod record_codec;
 pub mod records;
+pub mod report;
 pub mod runner;
 pub mod runtime;
 pub mod segment_codec;

@@ -166,6 +166,9 @@ pub struct WorkOrderDto {
     escalation_level: u8,
     feedback: Option<FeedbackDto>,
     rectification: Option<RectificationDto>,
+    /// 抽检, once drawn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample: Option<super::sampling::SampleDto>,
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryDto>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -204,6 +207,10 @@ impl WorkOrderDto {
             escalation_level: w.escalation.into(),
             feedback: w.feedback.as_ref().map(FeedbackDto::from),
             rectification: w.rectification.as_ref().map(RectificationDto::from),
+            sample: w
+                .sampling
+                .as_ref()
+                .map(|s| super::sampling::SampleDto::new(s, clock)),
             history,
             hit_history,
             id: w.id,

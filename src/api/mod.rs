@@ -6,6 +6,9 @@
 mod admin;
 mod body;
 mod dto;
+mod report_html;
+mod reports;
+mod sampling;
 
 use crate::auth::{authenticate, Auth, Caller, Right};
 use admin::{add_whitelist, list_whitelist, remove_whitelist, set_clock};
@@ -81,6 +84,12 @@ pub fn router(m: Arc<Monitor>, options: Options) -> Router {
         admin = admin.route("/api/v1/admin/clock", post(set_clock));
     }
     let admin = admin.route_layer(middleware::from_fn_with_state(Right::Admin, require));
+    let audits = Router::new()
+        .route("/api/v1/sampling", post(sampling::draw).get(sampling::list))
+        .route("/api/v1/sampling/{id}", get(sampling::get_one))
+        .route("/api/v1/sampling/{id}/verdicts", post(sampling::judge))
+        .route("/api/v1/reports/evaluation", get(reports::evaluation))
+        .route_layer(middleware::from_fn_with_state(Right::Audit, require));
     let reads = Router::new()
         .route("/api/v1/workorders", get(list_workorders))
         .route("/api/v1/workorders/{id}", get(get_workorder))
@@ -98,6 +107,7 @@ pub fn router(m: Arc<Monitor>, options: Options) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics));
     let small = admin
+        .merge(audits)
         .merge(reads)
         .merge(actions)
         .merge(open)
@@ -243,19 +253,24 @@ async fn act(
             Right::Audit
         })
         .map_err(IntoResponse::into_response)?;
-    // With access control the token's name is the actor, whatever the body says.
-    let actor = Actor {
-        role: caller
-            .name
-            .as_ref()
-            .map(|_| caller.role.as_str().to_string()),
-        name: caller.name.or(req.actor),
-    };
+    let actor = actor_of(&caller, req.actor);
     let w = m
         .act(&id, &caller.scope, req.action, actor)
         .await
         .map_err(|e| ApiError(e).into_response())?;
     Ok(Json(WorkOrderDto::new(w, m.clock(), true)))
+}
+
+/// Who acts: with access control the token's name and role, whatever the
+/// body says; without it, the body's `actor`.
+fn actor_of(caller: &Caller, stated: Option<String>) -> Actor {
+    Actor {
+        role: caller
+            .name
+            .as_ref()
+            .map(|_| caller.role.as_str().to_string()),
+        name: caller.name.clone().or(stated),
+    }
 }
 
 async fn list_themes(State(m): App) -> Json<Items<ThemeDto>> {

@@ -19,6 +19,7 @@ use jicha_pipeline::records::Stream;
 use jicha_pipeline::theme::Severity;
 use jicha_pipeline::time::{parse_duration_ms, BusinessClock};
 use jicha_pipeline::workorder::deadline::{StageLimits, TimeLimits};
+use jicha_pipeline::workorder::sampling::SamplingRules;
 use jicha_pipeline::MonitorConfig;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -67,6 +68,11 @@ pub struct Settings {
     pub eval_timeout: Millis,
     /// A whitelist entry valid for more days is refused.
     pub whitelist_max_days: u32,
+    /// `[triage] manual = ["theme", …]`: themes whose hits wait as
+    /// `pending` for an auditor to dispatch or dismiss.
+    pub triage: TriageConfig,
+    /// `[sampling]`: the default size of a 抽检 draw.
+    pub sampling: SamplingConfig,
     /// Per-stream settings, `[streams.load]` etc.
     pub streams: BTreeMap<String, StreamConfig>,
     /// Theme parameter overrides, e.g. `over_capacity_ratio = 1.25`.
@@ -108,6 +114,8 @@ impl Default for Settings {
             test_clock: false,
             eval_timeout: Millis::of(monitor.engine.eval_timeout),
             whitelist_max_days: u32::try_from(monitor.whitelist_max_days).unwrap_or(u32::MAX),
+            triage: TriageConfig::default(),
+            sampling: SamplingConfig::of(monitor.sampling),
             streams: BTreeMap::new(),
             params: BTreeMap::new(),
             sinks: Vec::new(),
@@ -124,6 +132,8 @@ impl Settings {
             max_payload_bytes: self.max_payload_bytes,
             time_limits: self.time_limits()?,
             whitelist_max_days: i64::from(self.whitelist_max_days),
+            manual_triage: self.triage.manual.iter().cloned().collect(),
+            sampling: self.sampling.rules()?,
             ..MonitorConfig::default()
         };
         c.engine.eval_timeout = std::time::Duration::from_millis(self.eval_timeout.0.max(1) as u64);
@@ -163,6 +173,57 @@ impl Settings {
             client_id: self.client_id.clone(),
             ..SourceSettings::default()
         }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriageConfig {
+    #[serde(default)]
+    pub manual: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingConfig {
+    /// The share drawn, a decimal written as text (`"0.05"` for 5 %).
+    pub share: String,
+    /// At least this many orders per draw (all when there are fewer).
+    pub min: usize,
+    /// At most this many.
+    pub max: usize,
+}
+
+impl SamplingConfig {
+    fn of(r: SamplingRules) -> Self {
+        SamplingConfig {
+            share: r.share.to_string(),
+            min: r.min,
+            max: r.max,
+        }
+    }
+
+    fn rules(&self) -> Result<SamplingRules> {
+        let share: rust_decimal::Decimal = self.share.trim().parse().ok().filter(|s| {
+            *s > rust_decimal::Decimal::ZERO && *s <= rust_decimal::Decimal::ONE
+        }).with_context(|| {
+            format!(
+                "[sampling] share = {:?}: write a decimal above 0 and at most 1, e.g. \"0.05\" for 5 %",
+                self.share
+            )
+        })?;
+        if self.min > self.max {
+            bail!(
+                "[sampling] min = {} is above max = {}; lower min or raise max",
+                self.min,
+                self.max
+            );
+        }
+        Ok(SamplingRules {
+            share,
+            min: self.min,
+            max: self.max,
+        })
     }
 }
 

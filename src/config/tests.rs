@@ -352,3 +352,41 @@ fn time_limits_per_severity_over_the_defaults() {
         "{e}"
     );
 }
+
+#[test]
+fn triage_and_sampling_from_the_file() {
+    let f = file(
+        "triage.toml",
+        "[triage]\nmanual = [\"energy_drop\"]\n[sampling]\nshare = \"0.10\"\n",
+    );
+    let c = Settings::load(&with_file(&f), env(&[]))
+        .unwrap()
+        .monitor_config()
+        .unwrap();
+    assert!(c.manual_triage.contains("energy_drop") && c.manual_triage.len() == 1);
+    assert_eq!(c.sampling.share.to_string(), "0.10");
+    assert_eq!(
+        (c.sampling.min, c.sampling.max),
+        (3, 50),
+        "the defaults stay"
+    );
+    let d = Settings::default().monitor_config().unwrap();
+    assert!(
+        d.manual_triage.is_empty(),
+        "every theme opens orders by default"
+    );
+    for (text, needle) in [
+        ("[sampling]\nshare = \"5%\"\n", "[sampling] share"),
+        ("[sampling]\nshare = \"1.5\"\n", "[sampling] share"),
+        ("[sampling]\nmin = 60\n", "min = 60"),
+    ] {
+        let bad = file("badsampling.toml", text);
+        let e = format!(
+            "{:#}",
+            Settings::load(&with_file(&bad), env(&[]))
+                .and_then(|s| s.monitor_config())
+                .unwrap_err()
+        );
+        assert!(e.contains(needle), "{text}: {e}");
+    }
+}

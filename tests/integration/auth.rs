@@ -227,6 +227,38 @@ fn tokens_decide_who_sees_and_does_what() {
         "the token's name is the actor, whatever the body says: {actors:?}"
     );
 
+    // Reports and 抽检 are the auditors': of their own subtree only.
+    let report = |token: Option<&str>, query: &str| {
+        env.request_as(
+            token,
+            "GET",
+            &format!("/api/v1/reports/evaluation?period=2026-11{query}"),
+            None,
+        )
+    };
+    assert_eq!(report(None, "").status, 401);
+    assert_eq!(report(Some(VIEWER_A), "").status, 403);
+    assert_eq!(report(Some(OPERATOR_A), "").status, 403);
+    let r = report(Some(AUDITOR), "");
+    assert_eq!(
+        (r.status, r.json()["org"].as_str()),
+        (200, Some("41/4107")),
+        "{}",
+        r.body
+    );
+    let r = report(Some(AUDITOR), "&org=41/4108");
+    assert_eq!(r.status, 404, "another city's report: {}", r.body);
+    let draw = json!({"org": COUNTY_A, "month": "2026-11", "seed": 1});
+    let r = env.request_as(Some(OPERATOR_A), "POST", "/api/v1/sampling", Some(&draw));
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = env.request_as(Some(AUDITOR), "POST", "/api/v1/sampling", Some(&draw));
+    assert_eq!(
+        (r.status, r.json()["size"].as_u64()),
+        (200, Some(0)),
+        "nothing archived: {}",
+        r.body
+    );
+
     // Themes need an engineer (here through a digest entry); uploads an admin.
     let dry = json!({"sql": "-- theme: t\nSELECT customer_id, window_start, window_end FROM customers WHERE false"});
     let r = env.request_as(

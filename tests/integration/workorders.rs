@@ -2,7 +2,11 @@
 //! pagination.
 
 use crate::support::*;
+use jicha_connectors::sinks::event_log::read_deduplicated;
+use jicha_pipeline::outbox::EventKind;
+use jicha_pipeline::workorder::Escalation;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 fn commerce(id: &str, org: &str) -> Value {
     let c = with(
@@ -414,13 +418,13 @@ fn further_hits_add_to_the_open_workorder() {
 
 /// 时限 and 督办 with the test clock: a dispatched order is warned at 80 %
 /// of its accept limit (1 day), escalated to the parent unit past it, found
-/// by `?overdue=true` and the overdue gauge; accepting starts the next
-/// stage with a clean slate.
+/// by `?overdue=true` and the overdue gauge, and sent as an `escalated`
+/// outbox event; accepting starts the next stage with a clean slate.
 #[test]
 fn stage_time_limits_warn_then_escalate_to_the_parent_unit() {
     let env = Env::start_with_config(
         &archive(vec![commerce("P1", "41/4107/410727")]),
-        "test_clock = true\n",
+        "test_clock = true\n[[sinks]]\nkind = \"event_log\"\npath = \"{dir}/events.jsonl\"\n",
     );
     env.post_billing("2026-10", vec![pf_missing("P1")]);
     let w = env.wait_wo("pf_adjust_missing", "P1", |_| true);
@@ -468,6 +472,29 @@ fn stage_time_limits_warn_then_escalate_to_the_parent_unit() {
     assert_eq!(overdue(&env), vec![id.clone()]);
     assert_eq!(gauge(&env), 1.0);
     assert_eq!(clock("25h")["escalated"], 0, "once per level");
+    let log = env.svc.dir.join("events.jsonl");
+    let escalations = wait_until(
+        Duration::from_secs(20),
+        "escalated events in the log",
+        &env,
+        || {
+            let events = read_deduplicated(&log).ok()?.events;
+            let got: Vec<(Escalation, Option<String>)> = events
+                .iter()
+                .filter(|e| e.kind == EventKind::Escalated && e.workorder_id == id)
+                .map(|e| (e.escalation, e.assigned_org.clone()))
+                .collect();
+            (got.len() == 2).then_some(got)
+        },
+    );
+    assert_eq!(
+        escalations,
+        [
+            (Escalation::Warned, Some("41/4107/410727".into())),
+            (Escalation::Escalated, Some("41/4107".into()))
+        ],
+        "warned, then 督办 to the parent unit, each once"
+    );
 
     assert_2xx(act(&env, &id, json!({"action": "accept"})), "accept");
     assert_eq!(

@@ -51,11 +51,13 @@ impl Env {
         })
     }
 
-    /// Started with `config` as its `--config` file.
+    /// Started with `config` as its `--config` file; `{dir}` in it stands
+    /// for the scratch directory (`env.svc.dir`).
     pub fn start_with_config(archive: &Value, config: &str) -> Env {
         let config = config.to_string();
         Env::start_configured(archive, ServiceOptions::default(), move |dir| {
             let file = dir.join("jicha.toml");
+            let config = config.replace("{dir}", &dir.display().to_string());
             std::fs::write(&file, &config).unwrap();
             (vec!["--config".into(), file.into_os_string()], None)
         })

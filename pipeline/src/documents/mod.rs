@@ -1,5 +1,6 @@
 //! The documents of interfaces.md §3–§5 that come from outside the
-//! streams: archive, billing period, whitelist entry, work-order action.
+//! streams: archive, billing period, whitelist entry, work-order action,
+//! 抽检 draw and verdict.
 //! Each is a serde-derived type read with its field path
 //! (`serde_path_to_error`), then checked and turned into the domain value;
 //! the HTTP layer and `jicha replay` read them the same way. Quantities are
@@ -9,6 +10,7 @@
 //! measured hot path (`crate::decode`).
 
 pub mod decimal;
+pub mod sampling;
 
 use serde::de::DeserializeOwned;
 use std::fmt;

@@ -6,7 +6,7 @@ use super::{Core, Monitor};
 use crate::engine::Hit;
 use crate::state::KEEP_SUPPRESSED;
 use crate::theme::Severity;
-use crate::workorder::{HitOutcome, SuppressedAlert};
+use crate::workorder::{HitOutcome, SuppressedAlert, Triage};
 
 impl Monitor {
     pub(super) fn apply_hits(&self, core: &mut Core, mut hits: Vec<Hit>) {
@@ -37,7 +37,12 @@ impl Monitor {
                 .themes
                 .get(&hit.theme)
                 .map_or(Severity::Medium, |s| s.theme.def.severity);
-            match core.book.apply_hit(&hit, &org, severity, now) {
+            let triage = if self.config.manual_triage.contains(&hit.theme) {
+                Triage::Manual
+            } else {
+                Triage::Auto
+            };
+            match core.book.apply_hit(&hit, &org, severity, triage, now) {
                 HitOutcome::Created(_) | HitOutcome::Added(_) => {
                     self.metrics.alerts.with_label_values(&[&hit.theme]).inc();
                     if let Some(slot) = core.themes.get_mut(&hit.theme) {

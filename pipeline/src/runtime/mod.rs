@@ -15,6 +15,8 @@
 //! | `commit` | stage changes into the commit slot; commit; retry |
 //! | `registry` | themes at run time: list, add, enable, dry-run |
 //! | `orders` | work-order queries, actions, 督办 pass |
+//! | `sampling` | 抽检: draws and verdicts |
+//! | `reports` | the evaluation of units (三报一评) |
 //! | `reference` | archive and billing uploads |
 //! | `views` | whitelist, suppressed alerts, dead letters, watermarks |
 //! | `gauges` | metrics derived from the state |
@@ -41,6 +43,8 @@ mod orders;
 mod planning;
 mod reference;
 mod registry;
+mod reports;
+mod sampling;
 mod views;
 
 #[cfg(test)]
@@ -52,6 +56,7 @@ pub use orders::WorkOrderQuery;
 pub use planning::Evaluation;
 pub use reference::BillingSummary;
 pub use registry::{ParamInfo, ThemeInfo, ThemeKind, ThemeSlot};
+pub use sampling::SampleBatch;
 pub use views::StreamProgress;
 
 use crate::archive::{Archive, MeterIndex};
@@ -65,8 +70,9 @@ use crate::time::{BusinessClock, EpochMs};
 use crate::watermark::Watermarks;
 use crate::whitelist::Whitelist;
 use crate::workorder::deadline::TimeLimits;
+use crate::workorder::sampling::SamplingRules;
 use crate::workorder::{SuppressedAlert, WorkOrderBook};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -82,6 +88,11 @@ pub struct MonitorConfig {
     pub time_limits: TimeLimits,
     /// A whitelist entry may be valid for this many days at most.
     pub whitelist_max_days: i64,
+    /// Themes whose hits wait as `pending` for an auditor (人工研判);
+    /// the others open orders at once.
+    pub manual_triage: BTreeSet<String>,
+    /// How many orders a 抽检 draw takes by default.
+    pub sampling: SamplingRules,
     pub engine: EngineLimits,
 }
 
@@ -95,6 +106,8 @@ impl Default for MonitorConfig {
             params: BTreeMap::new(),
             time_limits: TimeLimits::default(),
             whitelist_max_days: 366,
+            manual_triage: BTreeSet::new(),
+            sampling: SamplingRules::default(),
             engine: EngineLimits::default(),
         }
     }

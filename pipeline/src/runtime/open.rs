@@ -97,6 +97,11 @@ impl Monitor {
                 }
             }
         }
+        for id in config.manual_triage.iter() {
+            if !core.themes.contains_key(id) {
+                tracing::warn!(theme = %id, "[triage] manual names no theme loaded now; its hits will wait for triage once a theme of that id is added (check the spelling)");
+            }
+        }
         let meter_index = core.archive.meter_index().clone();
         let m = Arc::new(Monitor {
             clock_offset_ms: Default::default(),

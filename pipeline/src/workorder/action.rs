@@ -13,6 +13,8 @@ pub enum Action {
     /// 派发 (or re-dispatch) to a unit on the customer's org path; `None`:
     /// the customer's county.
     Dispatch { org: Option<String> },
+    /// 不处理: a pending hit dismissed at triage.
+    Dismiss { reason: String },
     /// 签收.
     Accept,
     /// 处理/核查 begins, with what was found on site.
@@ -31,6 +33,7 @@ pub enum Action {
 
 impl Action {
     /// `{"action": "dispatch", "org": "41/4107"}` (`org` optional),
+    /// `{"action": "dismiss", "reason": "…"}`,
     /// `{"action": "accept"}`, `{"action": "start", "findings": "…"}`,
     /// `{"action": "feedback", "confirmed": true, "measures": "…", "recovered_kwh": "…", "recovered_yuan": "…", "attachments": ["…"]}`,
     /// `{"action": "review", "approve": true | false, "reason": "…"}`,
@@ -44,6 +47,7 @@ impl Action {
     pub fn history_action(&self) -> HistoryAction {
         match self {
             Action::Dispatch { .. } => HistoryAction::Dispatch,
+            Action::Dismiss { .. } => HistoryAction::Dismiss,
             Action::Accept => HistoryAction::Accept,
             Action::Start { .. } => HistoryAction::Start,
             Action::Feedback(_) => HistoryAction::Feedback,
@@ -54,7 +58,7 @@ impl Action {
     }
 
     /// Whether the handling unit takes it (签收, 核查, 反馈, 整改补录), rather
-    /// than the auditing side (派发, 审核, 作废).
+    /// than the auditing side (派发, 研判, 审核, 作废).
     pub fn is_handling(&self) -> bool {
         matches!(
             self,
@@ -94,6 +98,7 @@ struct ActionDoc {
 #[serde(rename_all = "snake_case")]
 enum ActionKind {
     Dispatch,
+    Dismiss,
     Accept,
     Start,
     Feedback,
@@ -136,6 +141,9 @@ impl ActionDoc {
         }
         let action = match self.action {
             ActionKind::Dispatch => Action::Dispatch { org: self.org },
+            ActionKind::Dismiss => Action::Dismiss {
+                reason: stated(self.reason, "reason", "dismiss")?,
+            },
             ActionKind::Accept => Action::Accept,
             ActionKind::Start => Action::Start {
                 findings: self.findings.unwrap_or_default(),

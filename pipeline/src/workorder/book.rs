@@ -2,7 +2,7 @@
 //! since the last commit: the orders, and the outbox events saying how.
 
 use super::{
-    Escalation, HistoryAction, HistoryEntry, HitRecord, Status, WorkOrder, RECENT_HITS_KEPT,
+    Escalation, HistoryAction, HistoryEntry, HitRecord, Status, Triage, WorkOrder, RECENT_HITS_KEPT,
 };
 use crate::engine::Hit;
 use crate::ids::CustomerId;
@@ -115,13 +115,15 @@ impl WorkOrderBook {
         Some(out)
     }
 
-    /// Records a hit that is not whitelisted: opens a work order or adds to
-    /// the open one. Idempotent per (theme, customer, window).
+    /// Records a hit that is not whitelisted: opens a work order (pending,
+    /// under manual triage) or adds to the active one. Idempotent per
+    /// (theme, customer, window).
     pub fn apply_hit(
         &mut self,
         hit: &Hit,
         org_code: &str,
         default_severity: Severity,
+        triage: Triage,
         now: EpochMs,
     ) -> HitOutcome {
         let key = (hit.theme.clone(), hit.customer_id.clone());
@@ -134,7 +136,7 @@ impl WorkOrderBook {
         if let Some(id) = self.open.get(&key).cloned() {
             let Some(wo) = self.orders.get_mut(&id) else {
                 self.open.remove(&key);
-                return self.apply_hit(hit, org_code, default_severity, now);
+                return self.apply_hit(hit, org_code, default_severity, triage, now);
             };
             let counted = wo
                 .recent_hits
@@ -174,12 +176,13 @@ impl WorkOrderBook {
         }
         self.next_seq += 1;
         let id = format!("WO{:010}", self.next_seq);
+        let status = triage.initial_status();
         let wo = WorkOrder {
             id: id.clone(),
             theme: hit.theme.clone(),
             customer_id: hit.customer_id.clone(),
             org_code: org_code.to_string(),
-            status: Status::Open,
+            status,
             severity: hit.severity.unwrap_or(default_severity),
             first_window_start: hit.window_start,
             first_window_end: hit.window_end,
@@ -192,14 +195,15 @@ impl WorkOrderBook {
             assigned_org: None,
             feedback: None,
             rectification: None,
+            sampling: None,
             returns: 0,
             escalation: Escalation::None,
             recent_hits: vec![record],
             history: vec![HistoryEntry {
                 at: now,
                 action: HistoryAction::Create,
-                from: Status::Open,
-                to: Status::Open,
+                from: status,
+                to: status,
                 actor: Some("jicha".into()),
                 role: None,
                 detail: None,
@@ -249,122 +253,4 @@ impl WorkOrderBook {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hit(cust: &str, start: i64) -> Hit {
-        Hit {
-            theme: "over_capacity".into(),
-            customer_id: CustomerId::new(cust),
-            window_start: start,
-            window_end: start + 10,
-            severity: None,
-            estimated_loss_yuan: None,
-            evidence: serde_json::Map::new(),
-        }
-    }
-
-    #[test]
-    fn one_open_order_per_theme_and_customer() {
-        let mut b = WorkOrderBook::default();
-        let HitOutcome::Created(id) = b.apply_hit(&hit("C1", 100), "41/1/2", Severity::High, 0)
-        else {
-            panic!()
-        };
-        assert_eq!(
-            b.apply_hit(&hit("C1", 200), "41/1/2", Severity::High, 0),
-            HitOutcome::Added(id.clone())
-        );
-        assert_eq!(
-            b.apply_hit(&hit("C1", 200), "41/1/2", Severity::High, 0),
-            HitOutcome::AlreadyCounted(id.clone())
-        );
-        assert_eq!(
-            b.apply_hit(&hit("C1", 50), "41/1/2", Severity::High, 0),
-            HitOutcome::Added(id.clone())
-        );
-        let wo = b.get(&id).unwrap();
-        assert_eq!(
-            (wo.hits, wo.first_window_start, wo.last_window_end),
-            (3, 50, 210)
-        );
-        assert!(matches!(
-            b.apply_hit(&hit("C2", 100), "41/1/2", Severity::High, 0),
-            HitOutcome::Created(_)
-        ));
-        b.update(&id, |w| w.status = Status::Archived);
-        assert!(matches!(
-            b.apply_hit(&hit("C1", 300), "41/1/2", Severity::High, 0),
-            HitOutcome::Created(_)
-        ));
-        assert_eq!(b.len(), 3);
-    }
-
-    #[test]
-    fn changes_are_recorded_as_events_in_order() {
-        let mut b = WorkOrderBook::default();
-        b.restore_event_seq(EventId(41));
-        let HitOutcome::Created(id) = b.apply_hit(&hit("C1", 100), "41/1/2", Severity::High, 5)
-        else {
-            panic!()
-        };
-        b.apply_hit(&hit("C1", 200), "41/1/2", Severity::High, 6);
-        // A re-evaluation of a counted window is no event.
-        b.apply_hit(&hit("C1", 200), "41/1/2", Severity::High, 7);
-        let dispatch = crate::workorder::Action::Dispatch {
-            org: Some("41/1".into()),
-        };
-        let ops = crate::workorder::Actor {
-            name: Some("ops".into()),
-            role: None,
-        };
-        b.update(&id, |w| {
-            crate::workorder::lifecycle::apply(w, dispatch, ops, 8)
-        })
-        .unwrap()
-        .unwrap();
-        // A refused action changes nothing and says nothing.
-        let refused = b.update(&id, |w| {
-            crate::workorder::lifecycle::apply(
-                w,
-                crate::workorder::Action::Approve,
-                Default::default(),
-                9,
-            )
-        });
-        assert!(matches!(refused, Some(Err(_))));
-        let d = crate::workorder::deadline::Deadline {
-            stage: crate::workorder::deadline::Stage::Accept,
-            since: 0,
-            limit_ms: 0,
-        };
-        b.update(&id, |w| {
-            crate::workorder::lifecycle::escalate(w, Escalation::Escalated, &d, 10)
-        });
-        let events = b.take_events();
-        let got: Vec<_> = events
-            .iter()
-            .map(|e| (e.id.0, e.kind, e.from, e.to, e.hits, e.at, e.window_start))
-            .collect();
-        use EventKind::*;
-        use Status::*;
-        assert_eq!(
-            got,
-            [
-                (42, WorkorderOpened, Open, Open, 1, 5, Some(100)),
-                (43, HitAdded, Open, Open, 2, 6, Some(200)),
-                (44, StateChanged, Open, Dispatched, 2, 8, None),
-                (45, Escalated, Dispatched, Dispatched, 2, 10, None),
-            ]
-        );
-        assert!(events.iter().all(|e| e.workorder_id == id
-            && e.theme == "over_capacity"
-            && e.customer_id.as_str() == "C1"
-            && e.org_code == "41/1/2"
-            && e.severity == Severity::High));
-        assert_eq!(events[2].actor.as_deref(), Some("ops"));
-        assert_eq!(events[2].assigned_org.as_deref(), Some("41/1"));
-        assert_eq!(events[3].escalation, Escalation::Escalated);
-        assert!(b.take_events().is_empty(), "taken once");
-    }
-}
+mod tests;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 /// What the current state waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    /// Open: waiting to be dispatched.
+    /// Open or pending: waiting to be dispatched (or, pending, dismissed).
     Dispatch,
     /// Dispatched: waiting to be accepted (签收).
     Accept,
@@ -24,11 +24,11 @@ pub enum Stage {
 impl Stage {
     pub fn of(status: Status) -> Option<Stage> {
         match status {
-            Status::Open => Some(Stage::Dispatch),
+            Status::Open | Status::Pending => Some(Stage::Dispatch),
             Status::Dispatched => Some(Stage::Accept),
             Status::Accepted | Status::InProgress => Some(Stage::Feedback),
             Status::UnderReview => Some(Stage::Review),
-            Status::Archived | Status::Voided => None,
+            Status::Archived | Status::Voided | Status::Dismissed => None,
         }
     }
 
@@ -125,6 +125,60 @@ pub fn deadline(wo: &WorkOrder, limits: &TimeLimits) -> Option<Deadline> {
     })
 }
 
+/// A stage an order finished: which, when, and whether within its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completion {
+    pub stage: Stage,
+    pub at: EpochMs,
+    pub on_time: bool,
+}
+
+/// Every stage `wo` finished, from its history. A stage is finished by the
+/// move it waits for (dispatch or dismiss, accept, feedback, review); a
+/// void or a re-dispatch ends or restarts it without finishing it. Each
+/// stage is timed from the move into it, as [`deadline`] times it.
+pub fn completions(wo: &WorkOrder, limits: &TimeLimits) -> Vec<Completion> {
+    let per = limits
+        .by_severity
+        .get(&wo.severity)
+        .unwrap_or(&limits.default);
+    let mut out = Vec::new();
+    let mut stage = wo.history.first().and_then(|h| Stage::of(h.from));
+    let mut since = wo.created_at;
+    for h in &wo.history {
+        if matches!(
+            h.action,
+            HistoryAction::Create | HistoryAction::Escalate | HistoryAction::Sample
+        ) {
+            continue;
+        }
+        let next = Stage::of(h.to);
+        if next == stage && h.action != HistoryAction::Dispatch {
+            continue;
+        }
+        if let Some(s) = stage {
+            let finishes = match s {
+                Stage::Dispatch => {
+                    matches!(h.action, HistoryAction::Dispatch | HistoryAction::Dismiss)
+                }
+                Stage::Accept => h.action == HistoryAction::Accept,
+                Stage::Feedback => h.action == HistoryAction::Feedback,
+                Stage::Review => h.action == HistoryAction::Review,
+            };
+            if finishes {
+                out.push(Completion {
+                    stage: s,
+                    at: h.at,
+                    on_time: h.at - since <= per.of(s),
+                });
+            }
+        }
+        stage = next;
+        since = h.at;
+    }
+    out
+}
+
 /// The level an order should be at `now`.
 pub fn level(d: &Deadline, warn_percent: i64, now: EpochMs) -> Escalation {
     let elapsed = now - d.since;
@@ -183,6 +237,25 @@ mod tests {
         );
         assert_eq!(level(&d, 80, 5000 + 2 * HOUR_MS), Escalation::Warned);
         assert_eq!(level(&d, 80, 5001 + 2 * HOUR_MS), Escalation::Escalated);
+        lifecycle::apply(
+            &mut wo,
+            Action::Accept,
+            Actor::default(),
+            5000 + 3 * HOUR_MS,
+        )
+        .unwrap();
+        let done: Vec<_> = completions(&wo, &limits)
+            .iter()
+            .map(|c| (c.stage, c.at, c.on_time))
+            .collect();
+        assert_eq!(
+            done,
+            [
+                (Stage::Dispatch, 1000, true),
+                (Stage::Accept, 5000 + 3 * HOUR_MS, false),
+            ],
+            "the re-dispatch finished nothing; accepting took 3 h of 2"
+        );
         wo.status = Status::Archived;
         assert!(deadline(&wo, &limits).is_none());
         assert_eq!(parent("41/4107/410727"), "41/4107");

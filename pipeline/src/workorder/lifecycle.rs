@@ -1,7 +1,8 @@
 //! The life of a work order, one explicit state machine:
 //!
 //! ```text
-//! open ─dispatch→ dispatched ─accept→ accepted ─start→ in_progress
+//! pending ─dismiss→ dismissed            (manual triage: 需处理 / 不处理)
+//! pending | open ─dispatch→ dispatched ─accept→ accepted ─start→ in_progress
 //!                     ↑ re-dispatch (from dispatched, accepted, in_progress)
 //! accepted | in_progress ─feedback→ under_review ─review approve→ archived
 //!                                   under_review ─review reject→ in_progress
@@ -50,13 +51,14 @@ pub struct Actor {
 /// The actions allowed in each state.
 pub fn allowed(status: Status) -> &'static [&'static str] {
     match status {
+        Status::Pending => &["dispatch", "dismiss"],
         Status::Open => &["dispatch", "void"],
         Status::Dispatched => &["dispatch", "accept", "void"],
         Status::Accepted => &["dispatch", "start", "feedback", "void"],
         Status::InProgress => &["dispatch", "feedback", "void"],
         Status::UnderReview => &["review", "void"],
         Status::Archived => &["rectify"],
-        Status::Voided => &[],
+        Status::Voided | Status::Dismissed => &[],
     }
 }
 
@@ -99,6 +101,10 @@ pub fn apply(
             wo.assigned_org = Some(org.clone());
             detail.org = Some(org);
             Status::Dispatched
+        }
+        Action::Dismiss { reason } => {
+            detail.reason = Some(reason);
+            Status::Dismissed
         }
         Action::Accept => Status::Accepted,
         Action::Start { findings } => {
@@ -169,6 +175,7 @@ pub fn escalate(wo: &mut WorkOrder, level: Escalation, d: &Deadline, now: EpochM
             _ => format!("warning: {} is due soon", d.stage.as_str()),
         }),
         limit_hours: Some(d.limit_ms / crate::time::HOUR_MS),
+        level: Some(level),
         ..Default::default()
     };
     if level == Escalation::Escalated {

@@ -5,6 +5,7 @@ pub mod action;
 pub mod book;
 pub mod deadline;
 pub mod lifecycle;
+pub mod sampling;
 
 use crate::closed_set::closed_set;
 use crate::ids::CustomerId;
@@ -16,10 +17,16 @@ use serde::{Deserialize, Serialize};
 pub use action::Action;
 pub use book::{HitOutcome, SuppressedAlert, WorkOrderBook};
 pub use lifecycle::{Actor, LifecycleError};
+pub use sampling::Sample;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// 待研判: a hit of a theme under manual triage, waiting for an auditor
+    /// to dispatch it (需处理) or dismiss it (不处理).
+    Pending,
+    /// 不处理: dismissed at triage, with a reason; the evidence is kept.
+    Dismissed,
     /// 生成: raised by a theme, not yet dispatched.
     Open,
     /// 派发: sent to an org unit.
@@ -37,7 +44,9 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 9] = [
+        Status::Pending,
+        Status::Dismissed,
         Status::Open,
         Status::Dispatched,
         Status::Accepted,
@@ -49,6 +58,8 @@ impl Status {
 
     pub fn name(self) -> &'static str {
         match self {
+            Status::Pending => "pending",
+            Status::Dismissed => "dismissed",
             Status::Open => "open",
             Status::Dispatched => "dispatched",
             Status::Accepted => "accepted",
@@ -59,10 +70,10 @@ impl Status {
         }
     }
 
-    /// Anything not archived or voided counts as open for the
+    /// Anything not archived, voided or dismissed counts as open for the
     /// one-per-customer rule.
     pub fn is_active(self) -> bool {
-        !matches!(self, Status::Archived | Status::Voided)
+        !matches!(self, Status::Archived | Status::Voided | Status::Dismissed)
     }
 }
 
@@ -82,6 +93,7 @@ closed_set!(
         Create => "create",
         Hit => "hit",
         Dispatch => "dispatch",
+        Dismiss => "dismiss",
         Accept => "accept",
         Start => "start",
         Feedback => "feedback",
@@ -89,6 +101,7 @@ closed_set!(
         Void => "void",
         Rectify => "rectify",
         Escalate => "escalate",
+        Sample => "sample",
     }
 );
 
@@ -110,6 +123,14 @@ pub struct HistoryDetail {
     /// Escalation: the time limit that passed, in hours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_hours: Option<i64>,
+    /// Escalation: the level reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Escalation>,
+    /// Sampling: the batch that drew the order, and its verdict once given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,11 +187,37 @@ pub struct WorkOrder {
     pub feedback: Option<Feedback>,
     #[serde(default)]
     pub rectification: Option<Rectification>,
+    /// 抽检: drawn into a sampling batch after archiving, and its verdict.
+    #[serde(default)]
+    pub sampling: Option<sampling::Sample>,
     pub returns: u32,
     pub escalation: Escalation,
     /// The most recent hits (bounded), newest last: evidence history.
     pub recent_hits: Vec<HitRecord>,
     pub history: Vec<HistoryEntry>,
+}
+
+impl WorkOrder {
+    /// The unit answerable for the order in evaluation and sampling: the
+    /// last unit it was dispatched to (督办 moves the order up, not the
+    /// answerability), else the customer's county.
+    pub fn handling_unit(&self) -> String {
+        self.history
+            .iter()
+            .rev()
+            .find(|h| h.action == HistoryAction::Dispatch)
+            .and_then(|h| h.detail.as_ref()?.org.clone())
+            .unwrap_or_else(|| crate::org::county(&self.org_code))
+    }
+
+    /// When review archived it.
+    pub fn archived_at(&self) -> Option<EpochMs> {
+        self.history
+            .iter()
+            .rev()
+            .find(|h| h.to == Status::Archived && h.from != Status::Archived)
+            .map(|h| h.at)
+    }
 }
 
 /// 督办 level. Stored and shown as its number (0, 1, 2), as before it
@@ -204,6 +251,25 @@ impl TryFrom<u8> for Escalation {
             1 => Ok(Escalation::Warned),
             2 => Ok(Escalation::Escalated),
             _ => Err(format!("escalation level {n} is not 0, 1 or 2")),
+        }
+    }
+}
+
+/// How a theme's hits become work orders (`[triage]` in the settings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Triage {
+    /// Opened at once, ready to dispatch (自动派发 themes).
+    #[default]
+    Auto,
+    /// Held as `pending` until an auditor dispatches or dismisses it (人工研判).
+    Manual,
+}
+
+impl Triage {
+    pub fn initial_status(self) -> Status {
+        match self {
+            Triage::Auto => Status::Open,
+            Triage::Manual => Status::Pending,
         }
     }
 }

@@ -19,6 +19,12 @@ fn feedback() -> Feedback {
 fn actions() -> Vec<(&'static str, Action)> {
     vec![
         ("dispatch", Action::Dispatch { org: None }),
+        (
+            "dismiss",
+            Action::Dismiss {
+                reason: "季节性用电, 不处理".into(),
+            },
+        ),
         ("accept", Action::Accept),
         (
             "start",
@@ -54,9 +60,10 @@ fn actions() -> Vec<(&'static str, Action)> {
 /// The legal moves, written out on their own (not derived from `allowed`).
 fn legal(from: Status, action: &str) -> Option<Status> {
     use Status::*;
-    let active = !matches!(from, Archived | Voided);
+    let active = !matches!(from, Archived | Voided | Dismissed | Pending);
     match (from, action) {
-        (Open | Dispatched | Accepted | InProgress, "dispatch") => Some(Dispatched),
+        (Pending | Open | Dispatched | Accepted | InProgress, "dispatch") => Some(Dispatched),
+        (Pending, "dismiss") => Some(Dismissed),
         (Dispatched, "accept") => Some(Accepted),
         (Accepted, "start") => Some(InProgress),
         (Accepted | InProgress, "feedback") => Some(UnderReview),
@@ -164,6 +171,34 @@ fn the_handler_may_not_review_their_own_feedback() {
     assert_eq!(wo.feedback, Some(feedback()), "the feedback is kept");
 }
 
+#[test]
+fn a_dismissed_hit_keeps_its_evidence_and_closes() {
+    let mut wo = order(Status::Pending);
+    wo.evidence
+        .insert("max_kw".into(), serde_json::json!(1180.5));
+    let before = wo.clone();
+    let e = apply(
+        &mut wo,
+        Action::Dismiss {
+            reason: "临时用电, 已报备".into(),
+        },
+        Actor::default(),
+        9,
+    );
+    assert_eq!(e, Ok(()));
+    assert_eq!(wo.status, Status::Dismissed);
+    assert!(!wo.status.is_active(), "a later hit raises a new one");
+    assert_eq!(
+        (&wo.evidence, &wo.recent_hits),
+        (&before.evidence, &before.recent_hits)
+    );
+    let h = wo.history.last().unwrap();
+    assert_eq!(
+        h.detail.as_ref().and_then(|d| d.reason.as_deref()),
+        Some("临时用电, 已报备")
+    );
+}
+
 pub(crate) mod support {
     use super::*;
 
@@ -187,6 +222,7 @@ pub(crate) mod support {
             assigned_org: None,
             feedback: None,
             rectification: None,
+            sampling: None,
             returns: 0,
             escalation: Escalation::None,
             recent_hits: Vec::new(),
