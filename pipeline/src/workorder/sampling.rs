@@ -103,18 +103,28 @@ pub fn mark_drawn(wo: &mut WorkOrder, batch: &Batch, now: EpochMs) {
         batch: batch.clone(),
         verdict: None,
     });
+    let actor = Actor {
+        name: batch.drawn_by.clone(),
+        role: None,
+    };
+    let detail = HistoryDetail {
+        sample: Some(batch.id.clone()),
+        ..Default::default()
+    };
+    record(wo, actor, detail, now);
+}
+
+/// A `sample` entry in the history: the order's state does not change.
+fn record(wo: &mut WorkOrder, actor: Actor, detail: HistoryDetail, now: EpochMs) {
     wo.updated_at = now;
     wo.history.push(HistoryEntry {
         at: now,
         action: HistoryAction::Sample,
         from: wo.status,
         to: wo.status,
-        actor: batch.drawn_by.clone(),
-        role: None,
-        detail: Some(HistoryDetail {
-            sample: Some(batch.id.clone()),
-            ..Default::default()
-        }),
+        actor: actor.name,
+        role: actor.role,
+        detail: Some(detail),
     });
 }
 
@@ -166,21 +176,13 @@ pub fn judge(
         by: actor.name.clone(),
         at: now,
     });
-    wo.updated_at = now;
-    wo.history.push(HistoryEntry {
-        at: now,
-        action: HistoryAction::Sample,
-        from: wo.status,
-        to: wo.status,
-        actor: actor.name,
-        role: actor.role,
-        detail: Some(HistoryDetail {
-            sample: Some(batch.to_string()),
-            passed: Some(passed),
-            reason,
-            ..Default::default()
-        }),
-    });
+    let detail = HistoryDetail {
+        sample: Some(batch.to_string()),
+        passed: Some(passed),
+        reason,
+        ..Default::default()
+    };
+    record(wo, actor, detail, now);
     Ok(())
 }
 
