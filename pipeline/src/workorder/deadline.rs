@@ -85,6 +85,13 @@ impl Default for TimeLimits {
     }
 }
 
+impl TimeLimits {
+    /// The stage limits of one severity.
+    pub fn of(&self, severity: Severity) -> &StageLimits {
+        self.by_severity.get(&severity).unwrap_or(&self.default)
+    }
+}
+
 /// The current stage of an order, when its clock started and its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
@@ -114,10 +121,7 @@ pub fn deadline(wo: &WorkOrder, limits: &TimeLimits) -> Option<Deadline> {
                 && (Stage::of(h.from) != Some(stage) || h.action == HistoryAction::Dispatch)
         })
         .map_or(wo.created_at, |h| h.at);
-    let per = limits
-        .by_severity
-        .get(&wo.severity)
-        .unwrap_or(&limits.default);
+    let per = limits.of(wo.severity);
     Some(Deadline {
         stage,
         since,
@@ -138,10 +142,7 @@ pub struct Completion {
 /// void or a re-dispatch ends or restarts it without finishing it. Each
 /// stage is timed from the move into it, as [`deadline`] times it.
 pub fn completions(wo: &WorkOrder, limits: &TimeLimits) -> Vec<Completion> {
-    let per = limits
-        .by_severity
-        .get(&wo.severity)
-        .unwrap_or(&limits.default);
+    let per = limits.of(wo.severity);
     let mut out = Vec::new();
     let mut stage = wo.history.first().and_then(|h| Stage::of(h.from));
     let mut since = wo.created_at;
