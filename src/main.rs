@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use config::{RunArgs, Settings};
 use jicha_connectors::{mqtt, redis_state::RedisBackend};
 use jicha_pipeline::archive::Archive;
-use jicha_pipeline::outbox::{Dispatcher, Fault};
+use jicha_pipeline::outbox::{Dispatcher, Fault, SinkMetrics};
 use jicha_pipeline::state::StateBackend;
 use jicha_pipeline::Monitor;
 use std::path::PathBuf;
@@ -175,7 +175,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}; check --http (is the port taken?)"))?;
-    let app = api::router(m, options);
+    let app = api::router(m, options, shutdown.clone());
     Ok(tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown.changed().await;
@@ -209,12 +209,18 @@ pub fn spawn_escalation(m: Arc<Monitor>, mut shutdown: watch::Receiver<bool>) {
 /// input and the API start, so every event committed is kept for them.
 pub async fn start_outbox(
     backend: Arc<dyn StateBackend>,
+    monitor: &Monitor,
     sinks: &[jicha_connectors::sinks::SinkConfig],
     shutdown: watch::Receiver<bool>,
 ) -> Result<(Arc<Dispatcher>, Vec<tokio::task::JoinHandle<()>>)> {
-    let sinks = jicha_connectors::sinks::build_all(sinks).context("[[sinks]]")?;
+    let ctx = jicha_connectors::sinks::BuildContext {
+        tz: monitor.clock().tz(),
+    };
+    let sinks = jicha_connectors::sinks::build_all(sinks, ctx).context("[[sinks]]")?;
     let fault = Fault::from_env().map_err(anyhow::Error::msg)?;
-    let d = Arc::new(Dispatcher::new(backend, sinks, fault)?);
+    let d = Arc::new(
+        Dispatcher::new(backend, sinks, fault)?.with_metrics(SinkMetrics::of(&monitor.metrics)),
+    );
     let tasks = d
         .start(shutdown)
         .await
@@ -238,7 +244,8 @@ async fn run(a: RunArgs) -> Result<()> {
         .await
         .context("starting the monitor")?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (outbox, outbox_tasks) = start_outbox(backend, &settings.sinks, stop_rx.clone()).await?;
+    let (outbox, outbox_tasks) =
+        start_outbox(backend, &monitor, &settings.sinks, stop_rx.clone()).await?;
     auth.reload_on_sighup(stop_rx.clone())?;
     let options = api::Options {
         auth,

@@ -4,6 +4,8 @@
 
 mod support;
 
+#[path = "integration/alert_rules.rs"]
+mod alert_rules;
 #[path = "integration/auth.rs"]
 mod auth;
 #[path = "integration/billing.rs"]
@@ -12,6 +14,10 @@ mod billing;
 mod closed_loop;
 #[path = "integration/daily.rs"]
 mod daily;
+#[path = "integration/dashboards.rs"]
+mod dashboards;
+#[path = "integration/demo.rs"]
+mod demo;
 #[path = "integration/events.rs"]
 mod events;
 #[path = "integration/ingest.rs"]
@@ -20,6 +26,8 @@ mod ingest;
 mod outbox;
 #[path = "integration/over_capacity.rs"]
 mod over_capacity;
+#[path = "integration/push.rs"]
+mod push;
 #[path = "integration/reliability.rs"]
 mod reliability;
 #[path = "integration/replay.rs"]
@@ -28,6 +36,8 @@ mod replay;
 mod restart;
 #[path = "integration/valley.rs"]
 mod valley;
+#[path = "integration/wallboard.rs"]
+mod wallboard;
 #[path = "integration/whitelist.rs"]
 mod whitelist;
 #[path = "integration/workorders.rs"]

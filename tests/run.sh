@@ -4,18 +4,28 @@
 # assertions in Jicha's crates; the binary the integration and acceptance
 # tests run comes from the same build), the Arroyo UDF crate check, and the
 # sample acceptance run.
-# Tests that need Mosquitto or Redis start their own on free ports; this
-# script only makes sure the programs are installed.
+# Tests that need Mosquitto, Redis, Prometheus, Alertmanager or Chromium
+# start their own on free ports; this script only makes sure the programs
+# are installed (Debian packages, with apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# The monitoring-centre tests (#14): dashboards on a live Prometheus, alert
+# rules with promtool, pushes through a real Alertmanager, the wallboard in
+# headless Chromium driven over WebDriver.
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# Chinese glyphs for the wallboard's screenshots.
+[ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "installing ${need_apt[*]} (needed by the integration tests)"
+  echo "installing ${need_apt[*]} (Debian packages the integration tests run)"
   if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"; }; then
-    echo "error: could not install ${need_apt[*]}; install them and run again" >&2
+    echo "error: could not install ${need_apt[*]} with apt-get; install these Debian packages and run again" >&2
     exit 1
   fi
 fi

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use jicha_pipeline::archive::Customer;
 use jicha_pipeline::billing::BillingPeriod;
 use jicha_pipeline::ids::MeterId;
-use jicha_pipeline::outbox::EventId;
+use jicha_pipeline::outbox::{EventId, SinkDeadLetter, SinkReport, SinkStatus};
 use jicha_pipeline::record_codec;
 use jicha_pipeline::records::{Record, Stream};
 use jicha_pipeline::state::{
@@ -25,6 +25,7 @@ use std::time::Duration;
 
 mod outbox;
 mod segments;
+mod sinks;
 use segments::{SegmentIndex, SegmentKey, SegmentPlan};
 
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -379,5 +380,35 @@ impl StateBackend for RedisBackend {
         upto: EventId,
     ) -> BoxFuture<'a, Result<(), StateError>> {
         Box::pin(self.mark(sink, upto))
+    }
+
+    fn put_sink_status<'a>(
+        &'a self,
+        sink: &'a str,
+        status: &'a SinkStatus,
+    ) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(self.put_status(sink, status))
+    }
+
+    fn dead_letter<'a>(
+        &'a self,
+        sink: &'a str,
+        upto: EventId,
+        dead: &'a [SinkDeadLetter],
+        status: &'a SinkStatus,
+    ) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(RedisBackend::dead_letter(self, sink, upto, dead, status))
+    }
+
+    fn sink_reports(&self) -> BoxFuture<'_, Result<Vec<SinkReport>, StateError>> {
+        Box::pin(self.reports())
+    }
+
+    fn sink_dead_letters<'a>(
+        &'a self,
+        sink: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<SinkDeadLetter>, StateError>> {
+        Box::pin(self.dead_letters(sink, limit))
     }
 }

@@ -2,7 +2,7 @@
 //! the live state (`jicha_state_*`).
 
 /// One labelled counter, as a source is handed it.
-pub use prometheus::Counter;
+pub use prometheus::{Counter, Gauge};
 use prometheus::{
     CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder,
 };
@@ -24,6 +24,20 @@ pub struct Metrics {
     pub overdue: GaugeVec,
     pub state_records: GaugeVec,
     pub state_bytes: GaugeVec,
+    // Wallboard and pipeline health (docs/operations.md lists them all).
+    // Org labels stop at the county, so cardinality stays bounded.
+    pub findings: CounterVec,
+    pub open: GaugeVec,
+    pub oldest_open: GaugeVec,
+    pub recovered_yuan: GaugeVec,
+    pub watermark_lag: GaugeVec,
+    pub theme_window: GaugeVec,
+    pub source_connected: GaugeVec,
+    pub backend_up: GaugeVec,
+    pub outbox_backlog: GaugeVec,
+    pub sink_delivered: CounterVec,
+    pub sink_failures: CounterVec,
+    pub sink_dead_letters: CounterVec,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -132,6 +146,66 @@ impl Metrics {
                 "jicha_state_bytes",
                 "Bytes those records take in the process, as the store accounts for them",
                 &["stream"],
+            ),
+            findings: counter(
+                "jicha_findings_total",
+                "Hits that opened a work order or were added to one (suppressed hits excluded), by theme, severity and county",
+                &["theme", "severity", "org"],
+            ),
+            open: gauge(
+                "jicha_workorders_open",
+                "Work orders not yet closed (not archived, voided or dismissed), by theme, severity and county",
+                &["theme", "severity", "org"],
+            ),
+            oldest_open: gauge(
+                "jicha_workorders_oldest_open_timestamp_seconds",
+                "When the oldest open work order of a county was created (Unix seconds)",
+                &["org"],
+            ),
+            recovered_yuan: gauge(
+                "jicha_recovered_yuan",
+                "Yuan recovered by confirmed work orders (feedback and rectification), by theme and county",
+                &["theme", "org"],
+            ),
+            watermark_lag: gauge(
+                "jicha_watermark_lag_seconds",
+                "Wall clock minus the stream's watermark, at scrape time",
+                &["stream"],
+            ),
+            theme_window: gauge(
+                "jicha_theme_window_seconds",
+                "The slide of an enabled theme's window: evaluation slower than this falls behind",
+                &["theme"],
+            ),
+            source_connected: gauge(
+                "jicha_source_connected",
+                "1 while the source is connected to its broker, else 0",
+                &["source"],
+            ),
+            backend_up: gauge(
+                "jicha_state_backend_up",
+                "1 while the state backend answers, else 0",
+                &["backend"],
+            ),
+            outbox_backlog: gauge(
+                "jicha_outbox_backlog",
+                "Committed outbox events a sink has not yet passed",
+                &["sink"],
+            ),
+            sink_delivered: counter(
+                "jicha_sink_events_delivered_total",
+                "Outbox events a sink delivered (filtered-out events not counted)",
+                &["sink"],
+            ),
+            sink_failures: counter(
+                "jicha_sink_delivery_failures_total",
+                "Failed delivery attempts of a sink (each retry counts)",
+                &["sink"],
+            ),
+            sink_dead_letters: counter(
+                "jicha_sink_dead_letters_total",
+                "Events a sink gave up on after its retries, kept in its dead-letter list",
+                &["sink"],
             ),
             theme_eval,
             registry,

@@ -6,8 +6,11 @@
 //! gives the argument; `docs/state.md` the Redis layout.
 
 pub mod dispatch;
+mod pass;
+pub mod status;
 
-pub use dispatch::{Dispatcher, Fault};
+pub use dispatch::{Dispatcher, Fault, SinkMetrics};
+pub use status::{RetryPolicy, SinkDeadLetter, SinkReport, SinkStatus, KEEP_SINK_DEAD_LETTERS};
 
 use crate::ids::CustomerId;
 use crate::theme::Severity;
@@ -134,19 +137,47 @@ impl OutboxEvent {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("sink {sink}: {message}; delivery is retried with backoff, fix the cause (path, permissions, disk space)")]
+    /// Worth retrying: the receiver is down, slow, overloaded or rate
+    /// limiting.
+    #[error("sink {sink}: {message}; delivery is retried with backoff")]
     Delivery { sink: String, message: String },
+    /// Retrying the same events cannot help (the receiver refused them:
+    /// HTTP 4xx, a robot's error code for a bad message): they go to the
+    /// sink's dead letters at once.
+    #[error("sink {sink}: refused: {message}; the events go to the sink's dead letters (GET /api/v1/sinks/{sink}/deadletters): fix the receiver or the sink's settings")]
+    Rejected { sink: String, message: String },
     #[error("sink configuration: {0}")]
     Config(String),
 }
 
+impl SinkError {
+    /// Whether retrying the same events is pointless.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SinkError::Rejected { .. } | SinkError::Config(_))
+    }
+}
+
 /// Where events go after their commit. `deliver` returns only once the
 /// batch is durable at the receiver: the dispatcher then persists progress
-/// past it. A batch may be delivered again after a crash (same ids).
+/// past it. A batch may be delivered again after a crash or a retry (same
+/// ids).
 pub trait Sink: Send + Sync {
     /// Stable and unique among the configured sinks: delivery progress is
     /// kept under it.
     fn name(&self) -> &str;
+    /// What kind of sink this is (`event_log`, `webhook`, …), for the API.
+    fn kind(&self) -> &str {
+        "sink"
+    }
+    /// Whether the sink wants `event` (its filters); the others count as
+    /// passed without being delivered.
+    fn accepts(&self, _event: &OutboxEvent) -> bool {
+        true
+    }
+    /// How failed deliveries are retried before events are dead-lettered.
+    fn retry(&self) -> RetryPolicy {
+        RetryPolicy::default()
+    }
     fn deliver<'a>(&'a self, events: &'a [OutboxEvent]) -> BoxFuture<'a, Result<(), SinkError>>;
 }
 

@@ -8,7 +8,9 @@
 
 use crate::archive::Customer;
 use crate::billing::BillingPeriod;
-use crate::outbox::{EventId, OutboxEvent};
+use crate::outbox::{
+    EventId, OutboxEvent, SinkDeadLetter, SinkReport, SinkStatus, KEEP_SINK_DEAD_LETTERS,
+};
 use crate::records::{Record, RecordKey, Stream};
 use crate::store::RecordChanges;
 use crate::time::EpochMs;
@@ -17,7 +19,6 @@ use crate::workorder::{SuppressedAlert, WorkOrder};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
@@ -128,6 +129,10 @@ pub struct PendingEvents {
     /// The last outbox entry read (an unreadable one included, so progress
     /// can pass it); `None` when nothing is pending.
     pub upto: Option<EventId>,
+    /// The sink's progress the events were read after.
+    pub after: EventId,
+    /// The last event committed (`head - after` is the sink's backlog).
+    pub head: EventId,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,251 +162,53 @@ pub trait StateBackend: Send + Sync {
         sink: &'a str,
         upto: EventId,
     ) -> BoxFuture<'a, Result<(), StateError>>;
+
+    // Sink status and dead letters (`crate::outbox::status`). Defaults keep
+    // nothing, for test backends that wrap another; both real backends
+    // implement them.
+
+    /// Stores `sink`'s status.
+    fn put_sink_status<'a>(
+        &'a self,
+        _sink: &'a str,
+        _status: &'a SinkStatus,
+    ) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// In one atomic write: appends `dead` to `sink`'s dead letters (the
+    /// last [`KEEP_SINK_DEAD_LETTERS`] kept), stores its status, and moves
+    /// its progress to `upto` as [`StateBackend::mark_delivered`] does.
+    fn dead_letter<'a>(
+        &'a self,
+        _sink: &'a str,
+        _upto: EventId,
+        _dead: &'a [SinkDeadLetter],
+        _status: &'a SinkStatus,
+    ) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(async move {
+            Err(StateError(format!(
+                "the {} backend keeps no sink dead letters; the events stay pending",
+                self.name()
+            )))
+        })
+    }
+    /// Every registered sink: progress, the head of the sequence, status.
+    fn sink_reports(&self) -> BoxFuture<'_, Result<Vec<SinkReport>, StateError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// The last `limit` dead letters of `sink`, oldest first.
+    fn sink_dead_letters<'a>(
+        &'a self,
+        _sink: &'a str,
+        _limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<SinkDeadLetter>, StateError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// Kept suppressed alerts and dead letters per backend (older ones drop).
 pub const KEEP_SUPPRESSED: usize = 10_000;
 pub const KEEP_DEAD_LETTERS: usize = 20_000;
 
-/// State in this process only (`jicha demo`, tests): the same interface as
-/// Redis, applied to maps, so a second monitor over the same backend sees
-/// what the first committed.
-#[derive(Default)]
-pub struct MemoryBackend {
-    inner: Mutex<MemoryState>,
-}
-
-#[derive(Default)]
-struct MemoryState {
-    records: BTreeMap<(Stream, String, RecordKey), Record>,
-    snap: Snapshot,
-    workorders: BTreeMap<String, WorkOrder>,
-    whitelist: BTreeMap<String, WhitelistEntry>,
-    customers: BTreeMap<String, Customer>,
-    billing: BTreeMap<String, BillingPeriod>,
-    themes: BTreeMap<String, StoredTheme>,
-    outbox: BTreeMap<EventId, OutboxEvent>,
-    /// Registered sinks and their progress.
-    delivered: BTreeMap<String, EventId>,
-}
-
-impl MemoryState {
-    fn trim_outbox(&mut self) {
-        match self.delivered.values().min() {
-            Some(&low) => self.outbox.retain(|id, _| *id > low),
-            None => self.outbox.clear(),
-        }
-    }
-}
-
-fn keep_last<T>(v: &mut Vec<T>, n: usize) {
-    if v.len() > n {
-        let excess = v.len() - n;
-        v.drain(..excess);
-    }
-}
-
-impl StateBackend for MemoryBackend {
-    fn name(&self) -> &'static str {
-        "memory"
-    }
-
-    fn load(&self) -> BoxFuture<'_, Result<Snapshot, StateError>> {
-        Box::pin(async move {
-            let st = self.state()?;
-            let mut s = st.snap.clone();
-            s.records = st.records.values().cloned().collect();
-            s.workorders = st.workorders.values().cloned().collect();
-            s.whitelist = st.whitelist.values().cloned().collect();
-            s.customers = st.customers.values().cloned().collect();
-            s.billing = st.billing.values().cloned().collect();
-            s.themes = st.themes.values().cloned().collect();
-            Ok(s)
-        })
-    }
-
-    fn commit<'a>(&'a self, c: &'a Commit) -> BoxFuture<'a, Result<(), StateError>> {
-        Box::pin(async move {
-            let mut st = self.state()?;
-            for r in &c.records.puts {
-                st.records
-                    .insert((r.stream(), r.meter_id().to_string(), r.key()), r.clone());
-            }
-            if let Some(e) = c.records.evicted {
-                st.records.retain(|_, r| !e.drops(r));
-            }
-            st.snap.watermarks.extend(c.watermarks.clone());
-            st.snap.progress.extend(c.progress.clone());
-            st.workorders.extend(c.workorders.clone());
-            st.snap.suppressed.extend(c.suppressed.iter().cloned());
-            keep_last(&mut st.snap.suppressed, KEEP_SUPPRESSED);
-            st.snap.dead_letters.extend(c.dead_letters.iter().cloned());
-            keep_last(&mut st.snap.dead_letters, KEEP_DEAD_LETTERS);
-            for (id, e) in &c.whitelist {
-                match e {
-                    Some(e) => st.whitelist.insert(id.clone(), e.clone()),
-                    None => st.whitelist.remove(id),
-                };
-            }
-            st.customers.extend(c.customers.clone());
-            st.billing.extend(c.billing.clone());
-            for (id, t) in &c.themes {
-                match t {
-                    Some(t) => st.themes.insert(id.clone(), t.clone()),
-                    None => st.themes.remove(id),
-                };
-            }
-            if let Some(last) = c.last_event() {
-                st.snap.outbox_seq = st.snap.outbox_seq.max(last);
-                if !st.delivered.is_empty() {
-                    st.outbox.extend(c.outbox.iter().map(|e| (e.id, e.clone())));
-                }
-            }
-            Ok(())
-        })
-    }
-
-    fn register_sinks<'a>(&'a self, sinks: &'a [String]) -> BoxFuture<'a, Result<(), StateError>> {
-        Box::pin(async move {
-            let mut st = self.state()?;
-            let head = st.snap.outbox_seq;
-            st.delivered.retain(|name, _| sinks.contains(name));
-            for s in sinks {
-                st.delivered.entry(s.clone()).or_insert(head);
-            }
-            st.trim_outbox();
-            Ok(())
-        })
-    }
-
-    fn outbox_pending<'a>(
-        &'a self,
-        sink: &'a str,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<PendingEvents, StateError>> {
-        Box::pin(async move {
-            let st = self.state()?;
-            let after = st.delivered.get(sink).copied().ok_or_else(|| {
-                StateError(format!(
-                    "sink {sink} is not registered; register_sinks first"
-                ))
-            })?;
-            let events: Vec<OutboxEvent> = st
-                .outbox
-                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-                .take(limit)
-                .map(|(_, e)| e.clone())
-                .collect();
-            let upto = events.last().map(|e| e.id);
-            Ok(PendingEvents { events, upto })
-        })
-    }
-
-    fn mark_delivered<'a>(
-        &'a self,
-        sink: &'a str,
-        upto: EventId,
-    ) -> BoxFuture<'a, Result<(), StateError>> {
-        Box::pin(async move {
-            let mut st = self.state()?;
-            let Some(p) = st.delivered.get_mut(sink) else {
-                return Err(StateError(format!(
-                    "sink {sink} is not registered; register_sinks first"
-                )));
-            };
-            *p = (*p).max(upto);
-            st.trim_outbox();
-            Ok(())
-        })
-    }
-}
-
-impl MemoryBackend {
-    fn state(&self) -> Result<std::sync::MutexGuard<'_, MemoryState>, StateError> {
-        self.inner.lock().map_err(|_| {
-            StateError("memory state poisoned (a commit panicked); restart jicha".into())
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::outbox::EventKind;
-    use crate::workorder::Status;
-
-    fn event(id: u64) -> OutboxEvent {
-        OutboxEvent {
-            id: EventId(id),
-            kind: EventKind::HitAdded,
-            at: 1_000 + id as i64,
-            workorder_id: "WO0000000001".into(),
-            theme: "over_capacity".into(),
-            customer_id: crate::ids::CustomerId::new("C1"),
-            org_code: "41/1".into(),
-            severity: crate::theme::Severity::High,
-            from: Status::Open,
-            to: Status::Open,
-            action: crate::workorder::HistoryAction::Hit,
-            actor: None,
-            hits: id,
-            escalation: crate::workorder::Escalation::None,
-            window_start: Some(0),
-            window_end: Some(10),
-            assigned_org: None,
-            estimated_loss_yuan: None,
-        }
-    }
-
-    fn commit_of(ids: std::ops::RangeInclusive<u64>) -> Commit {
-        Commit {
-            outbox: ids.map(event).collect(),
-            ..Default::default()
-        }
-    }
-
-    fn ids(p: &PendingEvents) -> Vec<u64> {
-        p.events.iter().map(|e| e.id.0).collect()
-    }
-
-    #[test]
-    fn memory_outbox_delivers_after_progress_and_trims_what_all_sinks_passed() {
-        futures::executor::block_on(async {
-            let b = MemoryBackend::default();
-            // No sink yet: the sequence is kept, the events are not.
-            b.commit(&commit_of(1..=2)).await.unwrap();
-            assert_eq!(b.load().await.unwrap().outbox_seq, EventId(2));
-            let sinks = vec!["a".to_string(), "b".to_string()];
-            b.register_sinks(&sinks).await.unwrap();
-            assert_eq!(b.outbox_pending("a", 10).await.unwrap().upto, None);
-
-            b.commit(&commit_of(3..=5)).await.unwrap();
-            let a = b.outbox_pending("a", 2).await.unwrap();
-            assert_eq!((ids(&a), a.upto), (vec![3, 4], Some(EventId(4))));
-            assert_eq!(a.events[0], event(3), "stored as committed");
-            b.mark_delivered("a", EventId(4)).await.unwrap();
-            assert_eq!(ids(&b.outbox_pending("a", 10).await.unwrap()), vec![5]);
-            // b has passed nothing: all three are still there for it.
-            assert_eq!(
-                ids(&b.outbox_pending("b", 10).await.unwrap()),
-                vec![3, 4, 5]
-            );
-            b.mark_delivered("b", EventId(5)).await.unwrap();
-            // Progress never goes back.
-            b.mark_delivered("b", EventId(3)).await.unwrap();
-            assert!(b.outbox_pending("b", 10).await.unwrap().events.is_empty());
-            {
-                let st = b.state().unwrap();
-                assert_eq!(st.outbox.keys().map(|k| k.0).collect::<Vec<_>>(), vec![5]);
-            }
-            // A sink added later starts at the head; a dropped one no longer holds events back.
-            b.register_sinks(&["a".to_string(), "c".to_string()])
-                .await
-                .unwrap();
-            assert!(b.outbox_pending("c", 10).await.unwrap().events.is_empty());
-            assert_eq!(ids(&b.outbox_pending("a", 10).await.unwrap()), vec![5]);
-            assert!(b.outbox_pending("b", 10).await.is_err());
-            assert_eq!(b.load().await.unwrap().outbox_seq, EventId(5));
-        });
-    }
-}
+mod memory;
+pub use memory::MemoryBackend;

@@ -124,6 +124,17 @@ impl WindowSpec {
         }
     }
 
+    /// How often a window of this spec closes, at the shortest (a month
+    /// counts 28 days): an evaluation slower than this falls behind.
+    pub fn slide_ms(&self) -> i64 {
+        match *self {
+            WindowSpec::Tumble(Span::Fixed(s)) => s,
+            WindowSpec::Tumble(Span::Months(m)) => i64::from(m) * 28 * DAY_MS,
+            WindowSpec::Hop { slide, .. } => slide,
+            WindowSpec::Cumulate { step, .. } => step,
+        }
+    }
+
     /// The longest a window can be: how much history a theme needs kept.
     pub fn max_len(&self) -> i64 {
         match *self {

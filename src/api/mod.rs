@@ -6,9 +6,12 @@
 mod admin;
 mod body;
 mod dto;
+mod live;
 mod report_html;
 mod reports;
 mod sampling;
+mod sinks;
+mod wallboard_view;
 
 use crate::auth::{authenticate, Auth, Caller, Right};
 use admin::{add_whitelist, list_whitelist, remove_whitelist, set_clock};
@@ -28,6 +31,7 @@ use jicha_pipeline::{Monitor, MonitorError};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 type App = State<Arc<Monitor>>;
 
@@ -61,7 +65,10 @@ impl Options {
 
 /// Every route, with the right its caller's role needs (`auth`), its body
 /// limit and its time limit.
-pub fn router(m: Arc<Monitor>, options: Options) -> Router {
+/// Live views end when `shutdown` flips, so a graceful shutdown is not
+/// held up by open event streams.
+pub fn router(m: Arc<Monitor>, options: Options, shutdown: watch::Receiver<bool>) -> Router {
+    let hub = live::LiveHub::start(m.clone(), shutdown);
     let admin_uploads = Router::new()
         .route("/api/v1/archive", post(post_archive))
         .route("/api/v1/billing", post(post_billing))
@@ -98,6 +105,11 @@ pub fn router(m: Arc<Monitor>, options: Options) -> Router {
         .route("/api/v1/deadletters", get(dead_letters))
         .route("/api/v1/alerts/suppressed", get(suppressed))
         .route("/api/v1/watermarks", get(watermarks))
+        .route("/api/v1/sinks", get(sinks::list))
+        .route("/api/v1/sinks/{name}/deadletters", get(sinks::dead_letters))
+        .route("/api/v1/wallboard", get(live::summary))
+        .route("/api/v1/wallboard/stream", get(live::stream))
+        .layer(axum::Extension(hub))
         .route_layer(middleware::from_fn_with_state(Right::Read, require));
     // The right depends on the action: checked in the handler.
     let actions = Router::new().route("/api/v1/workorders/{id}/actions", post(act));
@@ -195,7 +207,7 @@ async fn healthz(State(m): App) -> Response {
 async fn metrics(State(m): App) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        m.metrics.render(),
+        m.render_metrics().await,
     )
         .into_response()
 }

@@ -6,7 +6,11 @@
 #![allow(dead_code, unused_imports)]
 
 mod builders;
+pub mod chrome;
 mod env;
+pub mod prometheus;
+pub mod receiver;
+pub mod sse;
 mod time;
 
 pub use builders::*;

@@ -10,7 +10,7 @@ mod acks;
 mod source;
 mod url;
 
-pub use source::{MqttAcks, MqttSource, Session};
+pub use source::{MqttAcks, MqttSource, Session, SourceGauges};
 pub use url::BrokerUrl;
 
 use anyhow::Result;
@@ -61,8 +61,14 @@ pub async fn start(
     s: SourceSettings,
     shutdown: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>> {
-    let acks_sent = monitor.metrics.acks_sent.with_label_values(&["mqtt"]);
-    let (source, session) = MqttSource::connect(&s, acks_sent, shutdown.clone()).await?;
+    let gauges = SourceGauges {
+        acks_sent: monitor.metrics.acks_sent.with_label_values(&["mqtt"]),
+        connected: monitor
+            .metrics
+            .source_connected
+            .with_label_values(&["mqtt"]),
+    };
+    let (source, session) = MqttSource::connect(&s, gauges, shutdown.clone()).await?;
     let batches = s.batches();
     Ok(tokio::spawn(async move {
         let report = runner::run(monitor, source, batches, shutdown).await;

@@ -6,7 +6,7 @@ use super::acks::{AckId, AckQueue};
 use super::url::BrokerUrl;
 use super::SourceSettings;
 use anyhow::{bail, Result};
-use jicha_pipeline::metrics::Counter;
+use jicha_pipeline::metrics::{Counter, Gauge};
 use jicha_pipeline::runner::{Acknowledge, Message, Source, TopicRoutes};
 use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS, Request, Subscribe};
 use std::sync::Arc;
@@ -64,12 +64,20 @@ impl Acknowledge<AckId> for MqttAcks {
     }
 }
 
+/// What the source reports while it runs.
+pub struct SourceGauges {
+    /// PUBACKs written to the broker.
+    pub acks_sent: Counter,
+    /// 1 while connected to the broker.
+    pub connected: Gauge,
+}
+
 impl MqttSource {
     /// Connects (clean session off, QoS 1, manual acks) and subscribes to
     /// the routes' filters; the session's input ends when `shutdown` flips.
     pub async fn connect(
         s: &SourceSettings,
-        acks_sent: Counter,
+        gauges: SourceGauges,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(MqttSource, Session)> {
         let url = BrokerUrl::parse(&s.url)?;
@@ -91,7 +99,7 @@ impl MqttSource {
         })
         .await;
         match connack {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => gauges.connected.set(1.0),
             Ok(Err(e)) => bail!(
                 "cannot connect to the MQTT broker at {}: {e}; check --mqtt and that the broker runs",
                 s.url
@@ -114,7 +122,7 @@ impl MqttSource {
             acks.clone(),
             s.routes.clone(),
             tx,
-            acks_sent,
+            gauges,
             shutdown,
         ));
         Ok((MqttSource { rx, acks }, Session { client, poller }))
@@ -136,9 +144,13 @@ async fn poll(
     acks: MqttAcks,
     routes: TopicRoutes,
     tx: mpsc::Sender<Message<AckId>>,
-    acks_sent: Counter,
+    gauges: SourceGauges,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let SourceGauges {
+        acks_sent,
+        connected,
+    } = gauges;
     loop {
         acks.queue.refill(&acks.client);
         tokio::select! {
@@ -158,6 +170,7 @@ async fn poll(
                     }
                 }
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    connected.set(1.0);
                     tracing::info!("reconnected to the MQTT broker; subscribing again");
                     // Straight into the event loop: the request channel
                     // may be full of acks, and only this task drains it.
@@ -168,6 +181,7 @@ async fn poll(
                 Ok(Event::Outgoing(Outgoing::PubAck(_))) => acks_sent.inc(),
                 Ok(_) => {}
                 Err(e) => {
+                    connected.set(0.0);
                     tracing::warn!(error = %e, "MQTT connection lost; retrying in 1 s");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
@@ -176,6 +190,7 @@ async fn poll(
     }
     // Let the runner see the end of input.
     drop(tx);
+    connected.set(0.0);
     // Drive the event loop a little longer so the final acks go out.
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         loop {

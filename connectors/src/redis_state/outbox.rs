@@ -3,7 +3,8 @@
 //! the commit's MULTI/EXEC; `{prefix}outbox:seq` the last event id committed;
 //! `{prefix}outbox:delivered` a hash of sink name → the last id it has.
 //! Events every registered sink has are removed; with no sink registered
-//! none are kept (only the sequence).
+//! none are kept (only the sequence). Sink status and dead letters:
+//! `sinks.rs`.
 
 use super::{err, json, RedisBackend};
 use jicha_pipeline::outbox::{EventId, OutboxEvent};
@@ -11,14 +12,14 @@ use jicha_pipeline::state::{Commit, PendingEvents, StateError};
 use redis::AsyncCommands;
 use std::collections::HashMap;
 
-fn not_registered(sink: &str) -> StateError {
+pub(super) fn not_registered(sink: &str) -> StateError {
     StateError(format!(
         "sink {sink} is not registered; the dispatcher registers its sinks at start-up"
     ))
 }
 
 /// A stored event id (a hash value or a sorted-set score).
-fn parse_id(what: &str, v: &str) -> Result<EventId, StateError> {
+pub(super) fn parse_id(what: &str, v: &str) -> Result<EventId, StateError> {
     v.parse::<u64>().map(EventId).map_err(|_| {
         StateError(format!(
             "{what} holds {v:?}, not an event id; fix or delete the key"
@@ -27,7 +28,7 @@ fn parse_id(what: &str, v: &str) -> Result<EventId, StateError> {
 }
 
 impl RedisBackend {
-    fn sinks(&self) -> Result<Vec<String>, StateError> {
+    pub(super) fn sinks(&self) -> Result<Vec<String>, StateError> {
         self.sinks
             .lock()
             .map(|s| s.clone())
@@ -68,7 +69,7 @@ impl RedisBackend {
         }
     }
 
-    async fn delivered(&self) -> Result<HashMap<String, String>, StateError> {
+    pub(super) async fn delivered(&self) -> Result<HashMap<String, String>, StateError> {
         let mut c = self.conn.clone();
         c.hgetall(self.key("outbox:delivered"))
             .await
@@ -81,7 +82,11 @@ impl RedisBackend {
         let mut p = redis::pipe();
         p.atomic();
         for name in known.keys().filter(|k| !sinks.contains(k)) {
+            // A sink no longer configured takes its counters and dead
+            // letters along: configured again, it starts afresh.
             p.hdel(self.key("outbox:delivered"), name).ignore();
+            p.hdel(self.key("outbox:status"), name).ignore();
+            p.del(self.dead_key(name)).ignore();
         }
         for name in sinks {
             p.hset_nx(self.key("outbox:delivered"), name, head.0)
@@ -98,7 +103,7 @@ impl RedisBackend {
         self.trim().await
     }
 
-    async fn progress(&self, sink: &str) -> Result<EventId, StateError> {
+    pub(super) async fn progress(&self, sink: &str) -> Result<EventId, StateError> {
         let mut c = self.conn.clone();
         let v: Option<String> = c
             .hget(self.key("outbox:delivered"), sink)
@@ -128,7 +133,11 @@ impl RedisBackend {
             )
             .await
             .map_err(err("outbox"))?;
-        let mut out = PendingEvents::default();
+        let mut out = PendingEvents {
+            after,
+            head: self.load_outbox_seq().await?,
+            ..PendingEvents::default()
+        };
         for (v, score) in raw {
             out.upto = Some(EventId(score));
             match serde_json::from_str::<OutboxEvent>(&v) {
@@ -158,7 +167,7 @@ impl RedisBackend {
     }
 
     /// Removes the events every registered sink has (all, with none).
-    async fn trim(&self) -> Result<(), StateError> {
+    pub(super) async fn trim(&self) -> Result<(), StateError> {
         let sinks = self.sinks()?;
         let delivered = self.delivered().await?;
         let mut low: Option<EventId> = None;

@@ -77,6 +77,10 @@ impl Sink for EventLog {
         &self.name
     }
 
+    fn kind(&self) -> &str {
+        "event_log"
+    }
+
     fn deliver<'a>(&'a self, events: &'a [OutboxEvent]) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
             self.append(events)

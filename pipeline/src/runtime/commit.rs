@@ -40,7 +40,6 @@ impl Monitor {
                 .map(|w| (w.id.clone(), w)),
         );
         core.pending.outbox.extend(core.book.take_events());
-        self.refresh_gauges(core);
         let mut slot = self.slot.clone().lock_owned().await;
         slot.merge(std::mem::take(&mut core.pending));
         slot
@@ -54,8 +53,17 @@ impl Monitor {
         }
         match self.backend.commit(slot).await {
             Ok(()) => {
+                let events = std::mem::take(&mut slot.outbox);
                 *slot = Commit::default();
                 self.set_degraded(None);
+                self.metrics
+                    .backend_up
+                    .with_label_values(&[self.backend.name()])
+                    .set(1.0);
+                if !events.is_empty() {
+                    // Nobody listening is fine: live views are optional.
+                    let _ = self.committed.send(Arc::new(events));
+                }
                 Ok(())
             }
             Err(e) => {
@@ -63,6 +71,10 @@ impl Monitor {
                     .commit_failures
                     .with_label_values(&[self.backend.name()])
                     .inc();
+                self.metrics
+                    .backend_up
+                    .with_label_values(&[self.backend.name()])
+                    .set(0.0);
                 self.set_degraded(Some(format!("{e}; {} changes pending", slot.size())));
                 Err(e)
             }

@@ -45,6 +45,14 @@ impl Monitor {
             match core.book.apply_hit(&hit, &org, severity, triage, now) {
                 HitOutcome::Created(_) | HitOutcome::Added(_) => {
                     self.metrics.alerts.with_label_values(&[&hit.theme]).inc();
+                    self.metrics
+                        .findings
+                        .with_label_values(&[
+                            &hit.theme,
+                            severity.as_str(),
+                            &crate::org::county(&org),
+                        ])
+                        .inc();
                     if let Some(slot) = core.themes.get_mut(&hit.theme) {
                         slot.hits += 1;
                     }

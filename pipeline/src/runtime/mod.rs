@@ -20,6 +20,8 @@
 //! | `reference` | archive and billing uploads |
 //! | `views` | whitelist, suppressed alerts, dead letters, watermarks |
 //! | `gauges` | metrics derived from the state |
+//! | `wallboard` | the wallboard's aggregates |
+//! | `sinks` | sink status and dead letters for the API |
 //!
 //! # Locks and invariants
 //! - `core` (the live state) is locked first, `slot` (the commit slot)
@@ -45,7 +47,9 @@ mod reference;
 mod registry;
 mod reports;
 mod sampling;
+mod sinks;
 mod views;
+mod wallboard;
 
 #[cfg(test)]
 mod tests;
@@ -58,11 +62,13 @@ pub use reference::BillingSummary;
 pub use registry::{ParamInfo, ThemeInfo, ThemeKind, ThemeSlot};
 pub use sampling::SampleBatch;
 pub use views::StreamProgress;
+pub use wallboard::{Board, BoardFinding, BoardTheme, NEWEST_PER_COUNTY};
 
 use crate::archive::{Archive, MeterIndex};
 use crate::billing::BillingPeriod;
 use crate::engine::{Engine, EngineError, EngineLimits};
 use crate::metrics::Metrics;
+use crate::outbox::OutboxEvent;
 use crate::records::{MeterEvent, Stream};
 use crate::state::{Commit, DeadLetter, StateBackend, StateError};
 use crate::store::RecordStore;
@@ -163,7 +169,13 @@ pub struct Monitor {
     meter_index: std::sync::RwLock<MeterIndex>,
     /// Added to the wall clock (tests move time forward to see 督办).
     clock_offset_ms: std::sync::atomic::AtomicI64,
+    /// The outbox events of each successful commit, for live views (the
+    /// wallboard's stream). Durable delivery goes through the sinks.
+    committed: tokio::sync::broadcast::Sender<Arc<Vec<OutboxEvent>>>,
 }
+
+/// Commits a live view may fall behind by before it is told it lagged.
+const COMMITTED_BACKLOG: usize = 256;
 
 fn now_ms() -> EpochMs {
     chrono::Utc::now().timestamp_millis()
@@ -201,6 +213,12 @@ impl Monitor {
         if let Ok(mut index) = self.meter_index.write() {
             *index = core.archive.meter_index().clone();
         }
+    }
+
+    /// The outbox events of every commit from now on, once committed.
+    /// A receiver that falls behind gets `Lagged` and should re-read.
+    pub fn subscribe_committed(&self) -> tokio::sync::broadcast::Receiver<Arc<Vec<OutboxEvent>>> {
+        self.committed.subscribe()
     }
 
     /// Why the monitor cannot commit, while it cannot.

@@ -1,6 +1,6 @@
 //! Start-up: what the backend holds, then the archive and theme files given.
 
-use super::{Core, Monitor, MonitorConfig, MonitorError, ThemeSlot};
+use super::{Core, Monitor, MonitorConfig, MonitorError, ThemeSlot, COMMITTED_BACKLOG};
 use crate::archive::{Archive, Customer};
 use crate::engine::Engine;
 use crate::metrics::Metrics;
@@ -105,6 +105,7 @@ impl Monitor {
         let meter_index = core.archive.meter_index().clone();
         let m = Arc::new(Monitor {
             clock_offset_ms: Default::default(),
+            committed: tokio::sync::broadcast::channel(COMMITTED_BACKLOG).0,
             core: tokio::sync::Mutex::new(core),
             slot: Arc::default(),
             engine,
@@ -116,7 +117,11 @@ impl Monitor {
         });
         {
             let mut core = m.core.lock().await;
-            m.refresh_gauges(&core);
+            // The snapshot loaded: the backend answers.
+            m.metrics
+                .backend_up
+                .with_label_values(&[m.backend.name()])
+                .set(1.0);
             m.refresh_watermark_gauges(&core);
             m.refresh_state_gauges(&core);
             m.flush(&mut core).await?;

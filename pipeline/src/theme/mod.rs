@@ -35,6 +35,19 @@ pub struct Param {
     pub doc: String,
 }
 
+impl Severity {
+    /// The Chinese name people read on the wallboard and in pushes.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Severity::Info => "提示",
+            Severity::Low => "低",
+            Severity::Medium => "中",
+            Severity::High => "高",
+            Severity::Critical => "严重",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ThemeDef {
     pub id: String,

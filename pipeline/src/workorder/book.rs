@@ -2,7 +2,7 @@
 //! since the last commit: the orders, and the outbox events saying how.
 
 use super::{
-    Escalation, HistoryAction, HistoryEntry, HitRecord, Status, Triage, WorkOrder, RECENT_HITS_KEPT,
+    Escalation, HistoryAction, HistoryEntry, HitRecord, Triage, WorkOrder, RECENT_HITS_KEPT,
 };
 use crate::engine::Hit;
 use crate::ids::CustomerId;
@@ -222,27 +222,6 @@ impl WorkOrderBook {
     }
 
     /// Counts of orders by (status, theme), for the gauge.
-    pub fn counts(&self) -> BTreeMap<(Status, String), u64> {
-        let mut m = BTreeMap::new();
-        for w in self.orders.values() {
-            *m.entry((w.status, w.theme.clone())).or_insert(0) += 1;
-        }
-        m
-    }
-
-    /// Overdue active orders by county (the first three segments of the
-    /// customer's org: the gauge's cardinality stays bounded) and theme.
-    pub fn overdue_counts(&self) -> BTreeMap<(String, String), u64> {
-        let mut m = BTreeMap::new();
-        for w in self.orders.values() {
-            if w.status.is_active() && w.escalation == Escalation::Escalated {
-                let county = crate::org::county(&w.org_code);
-                *m.entry((county, w.theme.clone())).or_insert(0) += 1;
-            }
-        }
-        m
-    }
-
     pub fn len(&self) -> usize {
         self.orders.len()
     }

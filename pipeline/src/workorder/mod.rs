@@ -2,6 +2,7 @@
 //! archive. At most one is open per (theme, customer); further hits add to it.
 
 pub mod action;
+pub mod aggregate;
 pub mod book;
 pub mod deadline;
 pub mod lifecycle;
@@ -72,6 +73,21 @@ impl Status {
 
     /// Anything not archived, voided or dismissed counts as open for the
     /// one-per-customer rule.
+    /// The Chinese name people read on the wallboard and in reports.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Status::Pending => "待研判",
+            Status::Dismissed => "不处理",
+            Status::Open => "待派发",
+            Status::Dispatched => "已派发",
+            Status::Accepted => "已签收",
+            Status::InProgress => "核查中",
+            Status::UnderReview => "待审核",
+            Status::Archived => "已归档",
+            Status::Voided => "已作废",
+        }
+    }
+
     pub fn is_active(self) -> bool {
         !matches!(self, Status::Archived | Status::Voided | Status::Dismissed)
     }
@@ -211,6 +227,19 @@ impl WorkOrder {
     }
 
     /// When review archived it.
+    /// Yuan recovered by a confirmed order: its feedback's amount and its
+    /// rectification's, each rounded to the fen as the evaluation report
+    /// sums them. Zero while unconfirmed.
+    pub fn recovered_yuan(&self) -> rust_decimal::Decimal {
+        let Some(fb) = self.feedback.as_ref().filter(|fb| fb.confirmed) else {
+            return rust_decimal::Decimal::ZERO;
+        };
+        let fen = |d: Option<rust_decimal::Decimal>| {
+            jicha_domain::money::round_yuan(d.unwrap_or_default())
+        };
+        fen(fb.recovered_yuan) + fen(self.rectification.as_ref().and_then(|r| r.recovered_yuan))
+    }
+
     pub fn archived_at(&self) -> Option<EpochMs> {
         self.history
             .iter()

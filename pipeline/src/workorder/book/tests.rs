@@ -1,4 +1,5 @@
 use super::*;
+use crate::workorder::Status;
 
 fn hit(cust: &str, start: i64) -> Hit {
     Hit {
